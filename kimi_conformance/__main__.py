@@ -1,0 +1,5 @@
+import sys
+
+from kimi_conformance.cli import main
+
+sys.exit(main())

@@ -1,0 +1,80 @@
+"""Command line: ``python -m kimi_conformance {run,selftest,build}``.
+
+Standard library only, so that it works on a machine that has nothing but Python:
+``run`` makes the build it needs (an embedded default, the reference build) and
+runs the suites with that build's interpreter; ``selftest`` runs the kit's own tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from kimi_conformance import builds
+from kimi_conformance.exitcodes import EXIT_USAGE
+
+KIT_ROOT = builds.KIT_ROOT
+SELFTEST_BUILD = "reference-0.11.7"
+
+
+def _exec(python: Path | str, args: list[str], pythonpath: list[str]) -> int:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([*pythonpath, str(KIT_ROOT)])
+    cmd = [str(python), "-m", "pytest", *args]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(KIT_ROOT)
+    os.execve(str(python), cmd, env)
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m kimi_conformance run",
+        description="Run the conformance suites against a Letta build. Arguments after the options go to pytest.",
+    )
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--build", help=f"a build target made by the kit (default: {builds.DEFAULT_BUILD}); see `build --list`")
+    target.add_argument("--python", help="the interpreter of an environment where your Letta build and the kit's requirements are installed")
+    parser.add_argument("--letta-path", help="a fork checkout whose letta/ package is put first on PYTHONPATH (with --python)")
+    args, rest = parser.parse_known_args(argv)
+    suites = [] if any(not a.startswith("-") and Path(a.split("::")[0]).exists() for a in rest) else ["suites"]
+    if args.python:
+        pythonpath = [str(Path(args.letta_path).resolve())] if args.letta_path else []
+        return _exec(args.python, [*suites, *rest], pythonpath)
+    if args.letta_path:
+        parser.error("--letta-path needs --python (the environment the fork's dependencies are installed in)")
+    try:
+        build = builds.ensure_build(args.build or builds.DEFAULT_BUILD)
+    except builds.BuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    extra = ["--binding", str(build.binding_file)] if build.binding_file else []
+    return _exec(build.python, [*suites, *extra, *rest], build.pythonpath())
+
+
+def _selftest(argv: list[str]) -> int:
+    try:
+        build = builds.ensure_build(SELFTEST_BUILD)
+    except builds.BuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    # The kit's own tests run in an environment that has pytest and friends (the 0.11.7
+    # build's); they make the other builds they need and run the kit against them.
+    return _exec(build.python, ["tests", "-p", "no:kimi_conformance", *argv], [])
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"run": _run, "selftest": _selftest, "build": builds.main}
+    if not argv or argv[0] not in commands:
+        print(
+            "usage: python -m kimi_conformance {run,selftest,build} ...\n"
+            "  run       run the suites against a Letta build (default: the reference build)\n"
+            "  selftest  run the kit's own tests\n"
+            "  build     make build targets (--list to see them)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return commands[argv[0]](argv[1:])
