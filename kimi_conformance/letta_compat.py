@@ -1,0 +1,132 @@
+"""What differs between Letta layouts, in one place.
+
+The suites talk to the build only through the binding and these helpers:
+constructing a provider (plain ``api_key`` up to 0.13-ish, ``api_key_enc`` from
+0.14), reading its key back, giving 0.16's Postgres-only database layer a
+per-process SQLite file, and bootstrapping a server (default organization and
+actor, base providers) through public manager methods, whatever order the build
+does it in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+from pathlib import Path
+from typing import Any
+
+
+async def maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+def _has_encrypted_keys(provider_cls) -> bool:
+    return "api_key_enc" in getattr(provider_cls, "model_fields", {})
+
+
+def make_provider(binding, *, name: str, api_key: str | None, base_url: str | None, category=None):
+    """A provider instance of the build's Kimi provider class."""
+    cls = binding.provider_class
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "provider_type": binding.provider_type,
+        "provider_category": category if category is not None else binding.provider_category_base,
+    }
+    if base_url is not None:
+        kwargs["base_url"] = base_url
+    if api_key is not None:
+        if _has_encrypted_keys(cls):
+            from letta.schemas.secret import Secret
+
+            kwargs["api_key_enc"] = Secret.from_plaintext(api_key)
+        else:
+            kwargs["api_key"] = api_key
+    return cls(**kwargs)
+
+
+def provider_key(provider) -> str | None:
+    """The key a provider carries, in clear, without tripping deprecation shims."""
+    secret = provider.__dict__.get("api_key_enc")
+    if secret is not None:
+        plain = secret.get_plaintext()
+        if plain:
+            return plain
+    return provider.__dict__.get("api_key")
+
+
+def provider_create_kwargs(provider_create_cls, *, api_key: str) -> dict:
+    fields = getattr(provider_create_cls, "model_fields", {})
+    return {"api_key": api_key} if "api_key" in fields else {"api_key_enc": api_key}
+
+
+# --------------------------------------------------------------------------------------
+# database
+
+
+def prepare_database(home: Path) -> None:
+    """Give builds whose database layer only speaks Postgres a SQLite file under ``home``.
+
+    Letta 0.16 binds ``letta.server.db`` to ``settings.letta_pg_uri`` (a Postgres
+    default) at import. When no Postgres is configured, the kit points the session
+    factory at ``home/letta-kit.db`` and creates the tables from the ORM metadata.
+    Builds that manage SQLite themselves (0.11) are left alone.
+    """
+    from letta.settings import settings
+
+    try:
+        from letta.server import db
+    except ImportError:
+        return
+    if not hasattr(db, "async_session_factory") or getattr(settings, "letta_pg_uri_no_default", None):
+        return
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+    from letta.orm import Base
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{home / 'letta-kit.db'}")
+    db.async_session_factory = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, autocommit=False, autoflush=False)
+    db.engine = engine
+
+    async def create_tables():
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+
+    asyncio.run(create_tables())
+
+
+# --------------------------------------------------------------------------------------
+# server
+
+
+async def default_actor(server):
+    """The default actor, creating the default organization and user if the build has not."""
+    actor = getattr(server, "default_user", None)
+    if actor is not None:
+        return actor
+    orgs, users = server.organization_manager, server.user_manager
+    if hasattr(orgs, "create_default_organization_async"):
+        await orgs.create_default_organization_async()
+    else:
+        orgs.create_default_organization()
+    if hasattr(users, "create_default_actor_async"):
+        return await users.create_default_actor_async()
+    return users.create_default_user()
+
+
+async def start_server(server_class, *, sync_base_providers: bool = True):
+    """A constructed server plus its default actor, bootstrapped like its startup would."""
+    server = server_class()
+    actor = await default_actor(server)
+    manager = getattr(server, "provider_manager", None)
+    if sync_base_providers and hasattr(manager, "sync_base_providers"):
+        # 0.16 keeps base providers in the database and syncs their models at startup
+        await manager.sync_base_providers(base_providers=server._enabled_providers, actor=actor)
+        if hasattr(server, "_sync_provider_models_async"):
+            server.default_user = actor
+            await server._sync_provider_models_async()
+    return server, actor
+
+
+def environment_snapshot(names: list[str]) -> dict[str, str | None]:
+    return {n: os.environ.get(n) for n in names}

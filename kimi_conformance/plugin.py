@@ -1,0 +1,207 @@
+"""The pytest plugin: options, the binding probe, verdicts per behaviour ID, reports.
+
+Registered by the kit's top-level ``conftest.py`` (running from a checkout) or by
+the ``pytest11`` entry point (installed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from kimi_conformance import binding as binding_mod
+from kimi_conformance.contract import BEHAVIORS, MUST
+from kimi_conformance.exitcodes import EXIT_NO_KIMI
+from kimi_conformance.report import FAIL, NA, PASS, PROP_BEHAVIOR, PROP_FINDING, PROP_OUTCOME, WARN, BuildIdentity, Verdicts
+
+DEFAULT_REPORT = "reports/conformance.json"
+_STATE = pytest.StashKey["KitPlugin"]()
+
+
+class KitPlugin:
+    """Per-run state and the hooks that need it (registered in pytest_configure)."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        # pytest's own --strict (the `strict` ini value) also makes SHOULD failures fail.
+        self.strict: bool = _truthy(config.getini("strict")) if "strict" in config._parser._inidict else bool(getattr(config.option, "strict", False))
+        self.verdicts = Verdicts(strict=self.strict)
+        self.build = BuildIdentity()
+        self.binding: binding_mod.Binding | None = None
+        self.is_worker = hasattr(config, "workerinput")
+        self.report_path = Path(config.getoption("kimi_report") or DEFAULT_REPORT)
+        # Letta fixes ~/.letta (config, SQLite) at import: give this process a private
+        # HOME before anything imports it, and put the real one back at the end.
+        self.saved_home = os.environ.get("HOME")
+        self.home = Path(tempfile.mkdtemp(prefix="kimi-kit-home-"))
+        os.environ["HOME"] = str(self.home)
+
+    def restore(self) -> None:
+        if self.saved_home is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = self.saved_home
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    # -- the probe ---------------------------------------------------------------------
+    def probe(self) -> None:
+        """Import the build, resolve the binding; decide 'no Kimi provider' once."""
+        config = self.config
+        path = config.getoption("kimi_binding")
+        if not path and config.getini("kimi_binding"):
+            path = str(config.rootpath / config.getini("kimi_binding"))
+        try:
+            self.binding = binding_mod.load(path)
+        except binding_mod.BindingConfigError as e:
+            raise pytest.UsageError(str(e)) from None
+        self.build.binding = self.binding.describe()
+        try:
+            import letta
+        except Exception as e:
+            raise pytest.UsageError(f"letta cannot be imported in this environment ({type(e).__name__}: {e})") from None
+        self.build.letta_version = getattr(letta, "__version__", None)
+        self.build.letta_path = str(Path(letta.__file__).parent)
+        try:
+            self.binding.check_declared()
+        except binding_mod.BindingConfigError as e:
+            raise pytest.UsageError(str(e)) from None
+        try:
+            self.binding.resolve("provider_class")
+        except binding_mod.MissingTarget as e:
+            looked = " and ".join(self.binding.locations["provider_class"])
+            self.verdicts.no_kimi = (
+                f"this build has no Kimi provider: looked for {looked} "
+                f"in letta {self.build.letta_version} at {self.build.letta_path} ({e.reason})"
+            )
+
+    # -- hooks -------------------------------------------------------------------------
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.probe()
+
+    def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
+        for item in items:
+            marks = list(item.iter_markers("behavior"))
+            if not marks:
+                continue
+            if len(marks) != 1 or len(marks[0].args) != 1 or marks[0].args[0] not in BEHAVIORS:
+                raise pytest.UsageError(f"{item.nodeid}: needs exactly one @pytest.mark.behavior(ID) with an ID of CONTRACT.md")
+            item.user_properties.append((PROP_BEHAVIOR, marks[0].args[0]))
+            if self.verdicts.no_kimi:
+                item.add_marker(pytest.mark.skip(reason=f"not applicable: {self.verdicts.no_kimi}"))
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        bid = behavior_of(item)
+        if bid is None:
+            return
+        level = BEHAVIORS[bid].level
+        if report.failed and level != MUST and not self.strict:
+            # A SHOULD (or INFO) failure is a warning unless --strict: shown as xfail, recorded as warn.
+            report.outcome = "skipped"
+            report.wasxfail = f"{bid} is a {level}: reported as warn (--strict makes it fail)"
+            report.user_properties = [*report.user_properties, (PROP_OUTCOME, WARN)]
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        bid = behavior_of(report)
+        outcome = _outcome(report) if bid else None
+        if outcome is None:
+            return
+        findings = [value for key, value in report.user_properties if key == PROP_FINDING] if report.when == "call" else []
+        self.verdicts.record(bid, outcome, report.nodeid, findings)
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        return [f"kimi-conformance: report -> {self.report_path}; strict={self.strict}"]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker:
+            return
+        self.verdicts.write(self.report_path, self.build)
+        if self.verdicts.no_kimi and exitstatus in (0, 5):
+            session.exitstatus = EXIT_NO_KIMI
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+        if self.is_worker:
+            return
+        terminalreporter.section("Kimi provider conformance")
+        for line in self.verdicts.summary_lines(self.build):
+            bad = line.endswith(" fail") or line.startswith("VERDICT: non-conformant") or line.startswith("VERDICT: this build")
+            terminalreporter.write_line(line, red=bad, green=line.endswith(" pass"), yellow=line.endswith(" warn"))
+        terminalreporter.write_line(f"JSON report: {self.report_path}")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.restore()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kimi-conformance", "Kimi provider conformance")
+    group.addoption("--conformance-report", dest="kimi_report", metavar="PATH", default=None,
+                    help=f"where to write the JSON verdict report (default: {DEFAULT_REPORT})")
+    group.addoption("--binding", dest="kimi_binding", metavar="FILE", default=None,
+                    help="TOML file declaring where the build keeps its Kimi implementation (see README)")
+    group.addoption("--cassette-dir", dest="kimi_cassette_dir", metavar="DIR", default=None,
+                    help="folder of Moonshot cassettes (default: the kit's cassettes/)")
+    parser.addini("kimi_binding", "binding TOML file (same as --binding), relative to the rootdir", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "behavior(ID): the CONTRACT.md behaviour a test checks (exactly one per test)")
+    plugin = KitPlugin(config)
+    config.stash[_STATE] = plugin
+    config.pluginmanager.register(plugin, "kimi-conformance-state")
+
+
+def _truthy(value) -> bool:
+    return value is True or str(value).lower() in ("1", "true", "yes", "on")
+
+
+def state(config: pytest.Config) -> KitPlugin:
+    return config.stash[_STATE]
+
+
+def behavior_of(item_or_report) -> str | None:
+    for key, value in getattr(item_or_report, "user_properties", []):
+        if key == PROP_BEHAVIOR:
+            return value
+    return None
+
+
+def _outcome(report: pytest.TestReport) -> str | None:
+    for key, value in report.user_properties:
+        if key == PROP_OUTCOME:
+            return value
+    if report.failed:
+        return FAIL
+    if report.skipped:
+        return NA if report.when in ("setup", "call") else None
+    if report.passed and report.when == "call":
+        return PASS
+    return None
+
+
+@pytest.fixture
+def finding(request: pytest.FixtureRequest):
+    """Record an INFO finding for the test's behaviour ID (JSON report and summary)."""
+
+    def record(text: str) -> None:
+        request.node.user_properties.append((PROP_FINDING, text))
+
+    return record
+
+
+@pytest.fixture(scope="session")
+def kimi(pytestconfig: pytest.Config) -> binding_mod.Binding:
+    """The resolved binding of the build under test."""
+    return state(pytestconfig).binding
+
+
+@pytest.fixture(scope="session")
+def kit_home(pytestconfig: pytest.Config) -> Path:
+    """This process's private HOME (Letta's ~/.letta lives here)."""
+    return state(pytestconfig).home

@@ -1,0 +1,251 @@
+"""Hermetic replay of Moonshot cassettes.
+
+Cassettes are vcrpy (format version 1) YAML files with a ``metadata`` block:
+``origin`` (``synthesized`` or ``recorded``), ``base_url`` (where the traffic was
+recorded or is meant to come from), ``source`` and ``written``. They are read with
+vcrpy's safe loader and served through respx, *rebased*: a cassette recorded at
+``https://api.moonshot.cn/v1`` answers the same paths under whatever base URL the
+test mounts it at, and nothing else.
+
+While a replay is active, every request is logged (method, URL, headers, body),
+a request with no recorded answer is a *miss* (it gets a connection error and the
+test fails at teardown naming method and URL, even if the code under test
+swallowed the error), and any socket opened to a non-loopback address is refused
+and reported the same way: no request leaves the process.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import httpx
+import respx
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CASSETTE_DIR = KIT_ROOT / "cassettes"
+ORIGINS = ("synthesized", "recorded")
+
+
+class CassetteError(Exception):
+    """A cassette is missing or unusable; the message names the file."""
+
+
+@dataclass
+class Interaction:
+    method: str
+    path: str  # below the cassette's base URL, e.g. "/models"
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Cassette:
+    path: Path
+    metadata: dict
+    interactions: list[Interaction]
+
+    @property
+    def origin(self) -> str:
+        return self.metadata["origin"]
+
+    @property
+    def base_url(self) -> str:
+        return self.metadata["base_url"].rstrip("/")
+
+    def json_bodies(self, path: str) -> list:
+        return [json.loads(i.body) for i in self.interactions if i.path == path and i.body]
+
+
+def cassette_path(name: str, directory: Path = DEFAULT_CASSETTE_DIR) -> Path:
+    return directory / (name if name.endswith(".yaml") else f"{name}.yaml")
+
+
+def load_cassette(path: Path) -> Cassette:
+    from vcr.serialize import deserialize
+    from vcr.serializers import yamlserializer
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CassetteError(f"cassette {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CassetteError(f"cassette {path} cannot be read: {e}") from None
+    try:
+        loaded = deserialize(text, yamlserializer)
+    except Exception as e:  # yaml errors, vcrpy's ValueError, KeyError on a bad structure
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CassetteError(f"cassette {path} is not a valid vcrpy cassette: {type(e).__name__}: {first}") from None
+    if len(loaded) != 3:
+        raise CassetteError(f"cassette {path} has no metadata block (origin, base_url)")
+    requests, responses, metadata = loaded
+    if metadata.get("origin") not in ORIGINS:
+        raise CassetteError(f"cassette {path}: metadata.origin must be one of {ORIGINS}, not {metadata.get('origin')!r}")
+    base = str(metadata.get("base_url", "")).rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise CassetteError(f"cassette {path}: metadata.base_url must be an http(s) URL")
+    interactions = []
+    for request, response in zip(requests, responses):
+        if not request.uri.startswith(base):
+            raise CassetteError(f"cassette {path}: {request.method} {request.uri} is not below metadata.base_url {base}")
+        headers = {k: (v[0] if isinstance(v, list) else v) for k, v in (response.get("headers") or {}).items()}
+        body = (response.get("body") or {}).get("string") or b""
+        interactions.append(
+            Interaction(request.method.upper(), request.uri[len(base) :] or "/", int(response["status"]["code"]), headers, body)
+        )
+    return Cassette(path, metadata, interactions)
+
+
+@dataclass
+class SeenRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def bearer(self) -> str | None:
+        auth = self.headers.get("authorization", "")
+        return auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
+
+    def json(self):
+        return json.loads(self.body) if self.body else None
+
+
+Fault = Callable[[httpx.Request], httpx.Response]
+
+
+def connect_error(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("[injected] connection refused", request=request)
+
+
+def read_timeout(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadTimeout("[injected] read timed out", request=request)
+
+
+def malformed_json(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, headers={"content-type": "application/json"}, content=b'{"object": "list", "data": [')
+
+
+FAULTS: dict[str, Fault] = {"connect-error": connect_error, "timeout": read_timeout, "malformed-json": malformed_json}
+
+
+@dataclass
+class _Mount:
+    base_url: str
+    cassette: Cassette
+    played: set[int] = field(default_factory=set)
+
+    def answer(self, method: str, url: str) -> Interaction | None:
+        if not url.startswith(self.base_url + "/") and url != self.base_url:
+            return None
+        path = url[len(self.base_url) :].split("?", 1)[0] or "/"
+        matches = [i for i, it in enumerate(self.cassette.interactions) if it.method == method and it.path == path]
+        if not matches:
+            return None
+        fresh = [i for i in matches if i not in self.played]
+        index = fresh[0] if fresh else matches[-1]
+        self.played.add(index)
+        return self.cassette.interactions[index]
+
+
+class Replay:
+    """Serves cassettes (and injected faults) to httpx, logs requests, guards sockets."""
+
+    def __init__(self, cassette_dir: Path = DEFAULT_CASSETTE_DIR):
+        self.cassette_dir = cassette_dir
+        self.requests: list[SeenRequest] = []
+        self.misses: list[str] = []
+        self.blocked: list[str] = []
+        self._mounts: list[_Mount] = []
+        self._faults: list[tuple[str, str, Fault]] = []
+        self._router: respx.MockRouter | None = None
+        self._socket_patches: list[tuple[object, str, object]] = []
+
+    # -- what to serve -----------------------------------------------------------------
+    def serve(self, name: str, base_url: str) -> Cassette:
+        """Mount cassette ``name`` (relative to the cassette folder) at ``base_url``."""
+        cassette = load_cassette(cassette_path(name, self.cassette_dir))
+        self._mounts.insert(0, _Mount(base_url.rstrip("/"), cassette))
+        return cassette
+
+    def inject(self, method: str, url: str, fault: str | Fault) -> None:
+        """Answer ``method url`` with a fault (a name from FAULTS, or a callable)."""
+        handler = FAULTS[fault] if isinstance(fault, str) else fault
+        self._faults.insert(0, (method.upper(), url, handler))
+
+    def to(self, url_prefix: str, method: str | None = None) -> list[SeenRequest]:
+        return [r for r in self.requests if r.url.startswith(url_prefix) and (method is None or r.method == method)]
+
+    # -- the transport -----------------------------------------------------------------
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        method = request.method.upper()
+        self.requests.append(SeenRequest(method, url, {k.lower(): v for k, v in request.headers.items()}, request.content))
+        for f_method, f_url, handler in self._faults:
+            if f_method == method and url.split("?", 1)[0] == f_url:
+                return handler(request)
+        for mount in self._mounts:
+            interaction = mount.answer(method, url)
+            if interaction is not None:
+                return httpx.Response(interaction.status, headers=interaction.headers, content=interaction.body)
+        cassettes = ", ".join(str(m.cassette.path.relative_to(self.cassette_dir)) for m in self._mounts) or "no cassette mounted"
+        self.misses.append(f"{method} {url} (served: {cassettes})")
+        raise httpx.ConnectError(f"[replay] no recorded answer for {method} {url}", request=request)
+
+    # -- socket guard ------------------------------------------------------------------
+    def _guard_sockets(self) -> None:
+        replay = self
+
+        def allowed(address) -> bool:
+            if isinstance(address, (str, bytes)):  # AF_UNIX
+                return True
+            host = str(address[0])
+            return host in ("localhost", "::1") or host.startswith("127.")
+
+        def wrap(owner, name):
+            original = getattr(owner, name)
+
+            def guarded(sock, address, *a, **kw):
+                if not allowed(address):
+                    replay.blocked.append(f"socket connect to {address!r}")
+                    raise ConnectionRefusedError(f"[replay] outbound connection to {address!r} refused: replay mode is offline")
+                return original(sock, address, *a, **kw)
+
+            self._socket_patches.append((owner, name, original))
+            setattr(owner, name, guarded)
+
+        def guarded_getaddrinfo(host, *a, _orig=socket.getaddrinfo, **kw):
+            name = host.decode() if isinstance(host, bytes) else str(host)
+            if host is not None and not (name in ("localhost", "::1", "") or name.startswith("127.")):
+                replay.blocked.append(f"DNS lookup of {name}")
+                raise socket.gaierror(socket.EAI_NONAME, f"[replay] DNS lookup of {name} refused: replay mode is offline")
+            return _orig(host, *a, **kw)
+
+        wrap(socket.socket, "connect")
+        wrap(socket.socket, "connect_ex")
+        self._socket_patches.append((socket, "getaddrinfo", socket.getaddrinfo))
+        socket.getaddrinfo = guarded_getaddrinfo
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> "Replay":
+        self._router = respx.mock(assert_all_called=False, assert_all_mocked=True)
+        self._router.start()
+        self._router.route().mock(side_effect=self._handle)
+        self._guard_sockets()
+        return self
+
+    def stop(self) -> None:
+        while self._socket_patches:
+            owner, name, original = self._socket_patches.pop()
+            setattr(owner, name, original)
+        if self._router is not None:
+            self._router.stop(quiet=True)
+            self._router = None
+
+    def problems(self) -> list[str]:
+        return [f"replay miss: {m}" for m in self.misses] + [f"blocked: {b}" for b in self.blocked]
