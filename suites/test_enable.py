@@ -1,0 +1,84 @@
+"""ENABLE: provider enabling at server start (guide §3.1.4, §4.1.1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kimi_conformance.letta_compat import provider_key
+from suites.helpers import BASE_URLS, KIMI_KEY
+
+
+def kimi_providers(kimi, server) -> list:
+    return [p for p in server._enabled_providers if p.name == kimi.provider_name]
+
+
+@pytest.mark.behavior("ENABLE-KEY")
+@pytest.mark.parametrize("configured", [None, *BASE_URLS], ids=["default-url", *[f"KIMI_BASE_URL={k}" for k in BASE_URLS]])
+def test_key_enables_a_base_kimi_provider(kimi, kimi_env, letta_database, configured):
+    """With `KIMI_API_KEY` set, the started server enables one provider named `kimi`, of type kimi, category base, with that key and base URL.
+
+    If this fails: in `SyncServer.__init__`, append
+    `KimiProvider(name="kimi", api_key=model_settings.kimi_api_key, base_url=model_settings.kimi_base_url)`
+    when the key is set, and read `KIMI_API_KEY` / `KIMI_BASE_URL` into `model_settings`.
+    """
+    kimi_env.api_key(KIMI_KEY)
+    expected_url = kimi.default_base_url
+    if configured:
+        expected_url = BASE_URLS[configured]
+        kimi_env.base_url(expected_url)
+    found = kimi_providers(kimi, kimi.server_class())
+    assert len(found) == 1, f"expected one enabled provider named {kimi.provider_name!r}, found {len(found)}"
+    provider = found[0]
+    assert provider.provider_type == kimi.provider_type
+    assert provider.provider_category == kimi.provider_category_base
+    assert provider_key(provider) == KIMI_KEY
+    assert provider.base_url.rstrip("/") == expected_url
+
+
+@pytest.mark.behavior("ENABLE-FLAG")
+@pytest.mark.parametrize("flag", ["1", "true", "yes"])
+def test_disabling_flag_wins_over_the_key(kimi, kimi_env, letta_database, flag):
+    """With `LETTA_DISABLE_KIMI_PROVIDER` set to a non-empty value, the server does not enable Kimi, even with a key.
+
+    If this fails: guard the enabling with `not os.getenv("LETTA_DISABLE_KIMI_PROVIDER")`
+    (read at server start, not cached at import).
+    """
+    kimi_env.api_key(KIMI_KEY)
+    kimi_env.disable(flag)
+    assert kimi_providers(kimi, kimi.server_class()) == []
+
+
+@pytest.mark.behavior("ENABLE-FLAG")
+def test_empty_flag_counts_as_unset(kimi, kimi_env, letta_database):
+    """An empty `LETTA_DISABLE_KIMI_PROVIDER` does not disable the provider.
+
+    If this fails: treat an empty value like an unset variable (`if not os.getenv(...)`).
+    """
+    kimi_env.api_key(KIMI_KEY)
+    kimi_env.disable("")
+    assert len(kimi_providers(kimi, kimi.server_class())) == 1
+
+
+@pytest.mark.behavior("ENABLE-FLAG")
+@pytest.mark.parametrize("flag", ["0", "false"])
+def test_what_zero_and_false_do_is_reported(kimi, kimi_env, letta_database, finding, flag):
+    """INFO: what `LETTA_DISABLE_KIMI_PROVIDER=0` / `=false` do (the guide's `os.getenv` test disables on them).
+
+    Never fails on the outcome; it records it in the report.
+    """
+    kimi_env.api_key(KIMI_KEY)
+    kimi_env.disable(flag)
+    enabled = bool(kimi_providers(kimi, kimi.server_class()))
+    finding(f"LETTA_DISABLE_KIMI_PROVIDER={flag} leaves the Kimi provider {'enabled' if enabled else 'disabled'}")
+
+
+@pytest.mark.behavior("ENABLE-NOKEY")
+def test_no_key_no_provider_letta_remains(kimi, kimi_env, letta_database):
+    """Without a key the Kimi provider is not enabled, and the `letta` provider is still there.
+
+    If this fails: only enable Kimi when `model_settings.kimi_api_key` is set, and keep
+    the default `LettaProvider` in `_enabled_providers`.
+    """
+    server = kimi.server_class()
+    assert kimi_providers(kimi, server) == []
+    assert "letta" in [p.name for p in server._enabled_providers]
