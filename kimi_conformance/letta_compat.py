@@ -64,27 +64,32 @@ def provider_create_kwargs(provider_create_cls, *, api_key: str) -> dict:
 # database
 
 
-def prepare_database(home: Path) -> None:
-    """Give builds whose database layer only speaks Postgres a SQLite file under ``home``.
+def prepare_database(home: Path, server_class) -> None:
+    """Make the build's database usable in this process, once.
 
     Letta 0.16 binds ``letta.server.db`` to ``settings.letta_pg_uri`` (a Postgres
     default) at import. When no Postgres is configured, the kit points the session
     factory at ``home/letta-kit.db`` and creates the tables from the ORM metadata.
-    Builds that manage SQLite themselves (0.11) are left alone.
+    Builds that manage SQLite themselves (0.11) bootstrap it in a first, full server
+    construction (tables, default organization and user, base tools); later servers
+    of the run can then skip that work.
     """
     from letta.settings import settings
 
     try:
         from letta.server import db
     except ImportError:
-        return
-    if not hasattr(db, "async_session_factory") or getattr(settings, "letta_pg_uri_no_default", None):
+        db = None
+    if db is None or not hasattr(db, "async_session_factory") or getattr(settings, "letta_pg_uri_no_default", None):
+        server_class()
         return
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
     from letta.orm import Base
 
-    engine = create_async_engine(f"sqlite+aiosqlite:///{home / 'letta-kit.db'}")
+    from sqlalchemy.pool import NullPool
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{home / 'letta-kit.db'}", poolclass=NullPool)
     db.async_session_factory = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, autocommit=False, autoflush=False)
     db.engine = engine
 
@@ -114,9 +119,17 @@ async def default_actor(server):
     return users.create_default_user()
 
 
+def construct_server(server_class):
+    """A server object, skipping the per-construction bootstrap where the build allows it
+    (the database was bootstrapped once by ``prepare_database``)."""
+    if "init_with_default_org_and_user" in inspect.signature(server_class.__init__).parameters:
+        return server_class(init_with_default_org_and_user=False)
+    return server_class()
+
+
 async def start_server(server_class, *, sync_base_providers: bool = True):
     """A constructed server plus its default actor, bootstrapped like its startup would."""
-    server = server_class()
+    server = construct_server(server_class)
     actor = await default_actor(server)
     manager = getattr(server, "provider_manager", None)
     if sync_base_providers and hasattr(manager, "sync_base_providers"):

@@ -12,7 +12,7 @@ import pytest
 
 from kimi_conformance import letta_compat
 from kimi_conformance.replay import DEFAULT_CASSETTE_DIR, Replay
-from suites.helpers import BASE_URLS, KIMI_KEY, OPENAI_KEY
+from suites.helpers import BASE_URLS, KIMI_KEY
 
 
 
@@ -81,13 +81,13 @@ class KimiEnvironment:
 
 @pytest.fixture
 def kimi_env(kimi, monkeypatch) -> KimiEnvironment:
-    """A clean Kimi environment (no key, no flag, default base URL, a sentinel OpenAI key)."""
+    """A clean Kimi environment: no Kimi key, no flag, the default base URL, no OpenAI key."""
     env = KimiEnvironment(kimi, monkeypatch)
     env.api_key(None)
     env.disable(None)
     env._env(kimi.base_url_env, None)
     env._setting(kimi.settings_base_url, kimi.default_base_url)
-    env.openai_key(OPENAI_KEY)
+    env.openai_key(None)
     return env
 
 
@@ -102,9 +102,9 @@ def make_provider(kimi):
 
 
 @pytest.fixture(scope="session")
-def letta_database(kit_home) -> Path:
+def letta_database(kimi, kit_home) -> Path:
     """The per-process database of the build (SQLite under this process's private HOME)."""
-    letta_compat.prepare_database(kit_home)
+    letta_compat.prepare_database(kit_home, kimi.server_class)
     return kit_home
 
 
@@ -116,6 +116,12 @@ def start_server(kimi, letta_database, kimi_env):
         return await letta_compat.start_server(kimi.server_class)
 
     return start
+
+
+@pytest.fixture
+def construct_server(kimi, letta_database, kimi_env):
+    """Constructs (only) a server of the build in the current Kimi environment."""
+    return lambda: letta_compat.construct_server(kimi.server_class)
 
 
 @pytest.fixture(autouse=True)

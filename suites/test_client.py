@@ -72,8 +72,9 @@ def test_no_key_raises_value_error(kimi, kimi_env, kimi_config):
     """Without a Kimi key anywhere, `_prepare_client_kwargs` raises `ValueError` (no OpenAI or dummy key).
 
     If this fails: raise `ValueError("Kimi API key is required.")` when neither the settings
-    nor the environment have a key.
+    nor the environment have a key (an OpenAI key is set, and must not be used instead).
     """
+    kimi_env.openai_key(OPENAI_KEY)
     with pytest.raises(ValueError):
         kimi.client_class()._prepare_client_kwargs(kimi_config("kimi-k2.5", "https://api.moonshot.cn/v1"))
 
@@ -113,6 +114,7 @@ async def test_a_listed_model_reaches_moonshot_with_the_kimi_key(kimi, kimi_env,
     OpenAI key to Moonshot. List Kimi configs with an endpoint type that dispatches to `KimiClient`.
     """
     kimi_env.api_key(KIMI_KEY)
+    kimi_env.openai_key(OPENAI_KEY)
     moonshot.serve("models/current", base_url)
     moonshot.serve("chat/tool-calls", base_url)
     config = listed(await make_provider(base_url).list_llm_models_async(), "moonshot-v1-32k")

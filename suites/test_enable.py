@@ -14,7 +14,7 @@ def kimi_providers(kimi, server) -> list:
 
 @pytest.mark.behavior("ENABLE-KEY")
 @pytest.mark.parametrize("configured", [None, *BASE_URLS], ids=["default-url", *[f"KIMI_BASE_URL={k}" for k in BASE_URLS]])
-def test_key_enables_a_base_kimi_provider(kimi, kimi_env, letta_database, configured):
+def test_key_enables_a_base_kimi_provider(kimi, kimi_env, construct_server, configured):
     """With `KIMI_API_KEY` set, the started server enables one provider named `kimi`, of type kimi, category base, with that key and base URL.
 
     If this fails: in `SyncServer.__init__`, append
@@ -26,7 +26,7 @@ def test_key_enables_a_base_kimi_provider(kimi, kimi_env, letta_database, config
     if configured:
         expected_url = BASE_URLS[configured]
         kimi_env.base_url(expected_url)
-    found = kimi_providers(kimi, kimi.server_class())
+    found = kimi_providers(kimi, construct_server())
     assert len(found) == 1, f"expected one enabled provider named {kimi.provider_name!r}, found {len(found)}"
     provider = found[0]
     assert provider.provider_type == kimi.provider_type
@@ -37,7 +37,7 @@ def test_key_enables_a_base_kimi_provider(kimi, kimi_env, letta_database, config
 
 @pytest.mark.behavior("ENABLE-FLAG")
 @pytest.mark.parametrize("flag", ["1", "true", "yes"])
-def test_disabling_flag_wins_over_the_key(kimi, kimi_env, letta_database, flag):
+def test_disabling_flag_wins_over_the_key(kimi, kimi_env, construct_server, flag):
     """With `LETTA_DISABLE_KIMI_PROVIDER` set to a non-empty value, the server does not enable Kimi, even with a key.
 
     If this fails: guard the enabling with `not os.getenv("LETTA_DISABLE_KIMI_PROVIDER")`
@@ -45,40 +45,40 @@ def test_disabling_flag_wins_over_the_key(kimi, kimi_env, letta_database, flag):
     """
     kimi_env.api_key(KIMI_KEY)
     kimi_env.disable(flag)
-    assert kimi_providers(kimi, kimi.server_class()) == []
+    assert kimi_providers(kimi, construct_server()) == []
 
 
 @pytest.mark.behavior("ENABLE-FLAG")
-def test_empty_flag_counts_as_unset(kimi, kimi_env, letta_database):
+def test_empty_flag_counts_as_unset(kimi, kimi_env, construct_server):
     """An empty `LETTA_DISABLE_KIMI_PROVIDER` does not disable the provider.
 
     If this fails: treat an empty value like an unset variable (`if not os.getenv(...)`).
     """
     kimi_env.api_key(KIMI_KEY)
     kimi_env.disable("")
-    assert len(kimi_providers(kimi, kimi.server_class())) == 1
+    assert len(kimi_providers(kimi, construct_server())) == 1
 
 
 @pytest.mark.behavior("ENABLE-FLAG")
 @pytest.mark.parametrize("flag", ["0", "false"])
-def test_what_zero_and_false_do_is_reported(kimi, kimi_env, letta_database, finding, flag):
+def test_what_zero_and_false_do_is_reported(kimi, kimi_env, construct_server, finding, flag):
     """INFO: what `LETTA_DISABLE_KIMI_PROVIDER=0` / `=false` do (the guide's `os.getenv` test disables on them).
 
     Never fails on the outcome; it records it in the report.
     """
     kimi_env.api_key(KIMI_KEY)
     kimi_env.disable(flag)
-    enabled = bool(kimi_providers(kimi, kimi.server_class()))
+    enabled = bool(kimi_providers(kimi, construct_server()))
     finding(f"LETTA_DISABLE_KIMI_PROVIDER={flag} leaves the Kimi provider {'enabled' if enabled else 'disabled'}")
 
 
 @pytest.mark.behavior("ENABLE-NOKEY")
-def test_no_key_no_provider_letta_remains(kimi, kimi_env, letta_database):
+def test_no_key_no_provider_letta_remains(kimi, kimi_env, construct_server):
     """Without a key the Kimi provider is not enabled, and the `letta` provider is still there.
 
     If this fails: only enable Kimi when `model_settings.kimi_api_key` is set, and keep
     the default `LettaProvider` in `_enabled_providers`.
     """
-    server = kimi.server_class()
+    server = construct_server()
     assert kimi_providers(kimi, server) == []
     assert "letta" in [p.name for p in server._enabled_providers]
