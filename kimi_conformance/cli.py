@@ -39,7 +39,8 @@ def _run(argv: list[str]) -> int:
     target.add_argument("--python", help="the interpreter of an environment where your Letta build and the kit's requirements are installed")
     parser.add_argument("--letta-path", help="a fork checkout whose letta/ package is put first on PYTHONPATH (with --python)")
     args, rest = parser.parse_known_args(argv)
-    suites = [] if any(not a.startswith("-") and Path(a.split("::")[0]).exists() for a in rest) else ["suites"]
+    # the suites, unless the user picked some of them (suites/test_list.py::..., suites/...)
+    suites = [] if any(a.startswith(("suites/", "suites\\")) or a == "suites" for a in rest) else ["suites"]
     if args.python:
         pythonpath = [str(Path(args.letta_path).resolve())] if args.letta_path else []
         return _exec(args.python, [*suites, *rest], pythonpath)
