@@ -57,3 +57,12 @@ def test_a_moved_provider_without_its_binding_is_no_kimi(run_kit, tmp_path):
     run = run_kit("moved-provider-0.16.8", "--binding", str(empty))
     assert run.returncode == EXIT_NO_KIMI
     assert run.output.count("this build has no Kimi provider") == 1
+
+
+def test_replay_needs_no_network(run_kit, monkeypatch):
+    """With every proxy pointing at a closed port, a replay run gives the same verdicts."""
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    offline = run_kit("reference-0.16.8", "-p", "no:cacheprovider")
+    assert offline.returncode == EXIT_OK, offline.output[-3000:]
+    assert offline.behaviors == run_kit("reference-0.16.8").behaviors
