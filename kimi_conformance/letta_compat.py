@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +52,6 @@ def provider_key(provider) -> str | None:
         if plain:
             return plain
     return provider.__dict__.get("api_key")
-
-
-def provider_create_kwargs(provider_create_cls, *, api_key: str) -> dict:
-    fields = getattr(provider_create_cls, "model_fields", {})
-    return {"api_key": api_key} if "api_key" in fields else {"api_key_enc": api_key}
 
 
 # --------------------------------------------------------------------------------------
@@ -140,6 +134,3 @@ async def start_server(server_class, *, sync_base_providers: bool = True):
             await server._sync_provider_models_async()
     return server, actor
 
-
-def environment_snapshot(names: list[str]) -> dict[str, str | None]:
-    return {n: os.environ.get(n) for n in names}

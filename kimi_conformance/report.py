@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kimi_conformance import __version__
-from kimi_conformance.contract import BEHAVIORS, MUST
+from kimi_conformance.contract import BEHAVIORS
 
 PASS, FAIL, WARN, NA = "pass", "fail", "warn", "not-applicable"
 _RANK = {NA: 0, PASS: 1, WARN: 2, FAIL: 3}
@@ -103,6 +103,3 @@ class Verdicts:
         lines.append(f"build: letta {build.letta_version} at {build.letta_path}; python {build.python}")
         return lines
 
-
-def must_ids() -> list[str]:
-    return [bid for bid, b in BEHAVIORS.items() if b.level == MUST]
