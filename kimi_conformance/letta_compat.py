@@ -64,9 +64,10 @@ def prepare_database(home: Path, server_class) -> None:
     Letta 0.16 binds ``letta.server.db`` to ``settings.letta_pg_uri`` (a Postgres
     default) at import. When no Postgres is configured, the kit points the session
     factory at ``home/letta-kit.db`` and creates the tables from the ORM metadata.
-    Builds that manage SQLite themselves (0.11) bootstrap it in a first, full server
-    construction (tables, default organization and user, base tools); later servers
-    of the run can then skip that work.
+    Builds that manage SQLite themselves (0.11) create their tables on the first
+    synchronous session; the kit then creates the default organization and user
+    through the managers (or, where those methods are missing, lets a full server
+    construction do it). Later servers of the run skip that work.
     """
     from letta.settings import settings
 
@@ -75,7 +76,7 @@ def prepare_database(home: Path, server_class) -> None:
     except ImportError:
         db = None
     if db is None or not hasattr(db, "async_session_factory") or getattr(settings, "letta_pg_uri_no_default", None):
-        server_class()
+        _bootstrap_default_org_and_user(server_class)
         return
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
@@ -92,6 +93,16 @@ def prepare_database(home: Path, server_class) -> None:
             await conn.run_sync(Base.metadata.create_all)
 
     asyncio.run(create_tables())
+
+
+def _bootstrap_default_org_and_user(server_class) -> None:
+    server = construct_server(server_class)
+    orgs, users = server.organization_manager, server.user_manager
+    if hasattr(orgs, "create_default_organization") and hasattr(users, "create_default_user"):
+        orgs.create_default_organization()
+        users.create_default_user()
+    else:  # a build without the synchronous manager methods: its own full bootstrap
+        server_class()
 
 
 # --------------------------------------------------------------------------------------

@@ -231,12 +231,31 @@ class Replay:
         self._socket_patches.append((socket, "getaddrinfo", socket.getaddrinfo))
         socket.getaddrinfo = guarded_getaddrinfo
 
+    # -- TLS contexts ------------------------------------------------------------------
+    def _share_tls_contexts(self) -> None:
+        """Build each TLS context once per process instead of once per httpx client.
+
+        Every ``httpx.Client()`` loads the CA bundle (~20 ms); the code under test makes
+        a client per request, and replayed requests never reach TLS anyway. The shared
+        context is the one httpx would have made for the same arguments.
+        """
+        try:
+            from httpx._transports import default as transport_module
+        except ImportError:  # another httpx layout: keep its behaviour, only slower
+            return
+        original = getattr(transport_module, "create_ssl_context", None)
+        if original is None:
+            return
+        self._socket_patches.append((transport_module, "create_ssl_context", original))
+        transport_module.create_ssl_context = _shared_tls_context(original)
+
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> "Replay":
         self._router = respx.mock(assert_all_called=False, assert_all_mocked=True)
         self._router.start()
         self._router.route().mock(side_effect=self._handle)
         self._guard_sockets()
+        self._share_tls_contexts()
         return self
 
     def stop(self) -> None:
@@ -249,3 +268,22 @@ class Replay:
 
     def problems(self) -> list[str]:
         return [f"replay miss: {m}" for m in self.misses] + [f"blocked: {b}" for b in self.blocked]
+
+
+_TLS_CONTEXTS: dict[tuple, object] = {}
+
+
+def _shared_tls_context(original):
+    import os
+
+    def create(verify=True, cert=None, trust_env=True, **kw):
+        try:
+            key = (verify, cert, trust_env, tuple(sorted(kw.items())), os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+            hash(key)
+        except TypeError:  # an SSLContext or other unhashable argument: not ours to share
+            return original(verify=verify, cert=cert, trust_env=trust_env, **kw)
+        if key not in _TLS_CONTEXTS:
+            _TLS_CONTEXTS[key] = original(verify=verify, cert=cert, trust_env=trust_env, **kw)
+        return _TLS_CONTEXTS[key]
+
+    return create

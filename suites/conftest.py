@@ -6,6 +6,8 @@ settings objects, HOME) is changed through monkeypatch and restored after the te
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -125,8 +127,9 @@ def construct_server(kimi, letta_database, kimi_env):
 
 
 @pytest.fixture(autouse=True)
-def _test_home(tmp_path, monkeypatch):
-    """A HOME of the test's own for anything resolved at run time."""
-    home = tmp_path / "home"
-    home.mkdir()
+def _test_home(kit_home, monkeypatch):
+    """A HOME of the test's own for anything resolved at run time (removed after the test)."""
+    home = Path(tempfile.mkdtemp(prefix="test-home-", dir=kit_home))
     monkeypatch.setenv("HOME", str(home))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
