@@ -44,6 +44,52 @@ def listed(configs, model_id: str):
     return found
 
 
+# The contract's filter (LIST-PREFIX), used to state the preconditions of other behaviours.
+CONTRACT_PREFIXES = ("moonshot-", "kimi-")
+PROBE_ENTRY = {"id": "moonshot-v1-8k", "object": "model", "owned_by": "moonshot", "context_length": 8192}
+
+
+def contract_ids(cassette) -> set[str]:
+    """The ids of a cassette's /models answer that the contract keeps."""
+    return {
+        e["id"]
+        for body in cassette.json_bodies("/models")
+        for e in body.get("data", [])
+        if isinstance(e, dict) and isinstance(e.get("id"), str) and e["id"].startswith(CONTRACT_PREFIXES)
+    }
+
+
+def from_the_api(configs, cassette):
+    """Precondition: ``configs`` hold exactly the cassette's Moonshot ids (no fallback, nothing foreign).
+
+    Which ids are kept is LIST-PREFIX's verdict, and whether a fallback happens is
+    LIST-FALLBACK's; behaviours about the listed configs themselves skip otherwise.
+    """
+    got, want = {c.model for c in configs}, contract_ids(cassette)
+    if got != want:
+        pytest.skip(
+            f"precondition not met: the listing of {cassette.path.name} is not its Moonshot ids "
+            f"(judged by LIST-PREFIX / LIST-FALLBACK): extra {sorted(got - want)}, missing {sorted(want - got)}"
+        )
+    return configs
+
+
+def filter_drops_every_entry(provider, cassette) -> None:
+    """Precondition of the nothing-usable fallback: the build's filter drops each entry of the cassette.
+
+    Each entry is listed beside a Moonshot id; if the build keeps it (or fails on it), the
+    answer was not "nothing usable" for this build, and LIST-PREFIX is the judge.
+    """
+    for body in cassette.json_bodies("/models"):
+        for e in body.get("data", []):
+            try:
+                kept = {c.model for c in provider._list_llm_models([PROBE_ENTRY, e])}
+            except Exception as exc:  # noqa: BLE001 - any failure on the entry is LIST-PREFIX's
+                pytest.skip(f"precondition not met: the filter fails on {e.get('id')!r} ({type(exc).__name__}; judged by LIST-PREFIX)")
+            if kept != {PROBE_ENTRY["id"]}:
+                pytest.skip(f"precondition not met: the filter keeps {sorted(kept - {PROBE_ENTRY['id']})} (judged by LIST-PREFIX)")
+
+
 class Notices:
     """Python warnings and WARNING-or-worse log records seen inside a ``capture()`` block."""
 

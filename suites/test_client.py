@@ -89,6 +89,7 @@ async def test_chat_completion_round_trip(kimi, kimi_env, kimi_config, moonshot,
     round-trip) and, for thinking models, `reasoning_content`.
     """
     kimi_env.api_key(KIMI_KEY)
+    kimi_env.base_url(base_url)  # a consistent deployment: where the base URL comes from is CLIENT-KWARGS's question
     moonshot.serve(cassette, base_url)
     config = kimi_config(model, base_url)
     client = kimi.client_class()
@@ -114,6 +115,7 @@ async def test_a_listed_model_reaches_moonshot_with_the_kimi_key(kimi, kimi_env,
     OpenAI key to Moonshot. List Kimi configs with an endpoint type that dispatches to `KimiClient`.
     """
     kimi_env.api_key(KIMI_KEY)
+    kimi_env.base_url(base_url)
     kimi_env.openai_key(OPENAI_KEY)
     moonshot.serve("models/current", base_url)
     moonshot.serve("chat/tool-calls", base_url)

@@ -9,7 +9,14 @@ from suites.helpers import BASE_URLS, KIMI_KEY
 
 
 def kimi_providers(kimi, server) -> list:
+    """The enabled providers named like the contract's Kimi provider (what ENABLE-KEY promises)."""
     return [p for p in server._enabled_providers if p.name == kimi.provider_name]
+
+
+def kimi_typed_providers(kimi, server) -> list:
+    """The enabled providers of the Kimi type, whatever their name (enabled or not is ENABLE-FLAG's and
+    ENABLE-NOKEY's question; the name is ENABLE-KEY's)."""
+    return [p for p in server._enabled_providers if getattr(p, "provider_type", None) == kimi.provider_type]
 
 
 @pytest.mark.behavior("ENABLE-KEY")
@@ -45,7 +52,7 @@ def test_disabling_flag_wins_over_the_key(kimi, kimi_env, construct_server, flag
     """
     kimi_env.api_key(KIMI_KEY)
     kimi_env.disable(flag)
-    assert kimi_providers(kimi, construct_server()) == []
+    assert kimi_typed_providers(kimi, construct_server()) == []
 
 
 @pytest.mark.behavior("ENABLE-FLAG")
@@ -56,7 +63,7 @@ def test_empty_flag_counts_as_unset(kimi, kimi_env, construct_server):
     """
     kimi_env.api_key(KIMI_KEY)
     kimi_env.disable("")
-    assert len(kimi_providers(kimi, construct_server())) == 1
+    assert len(kimi_typed_providers(kimi, construct_server())) == 1
 
 
 @pytest.mark.behavior("ENABLE-FLAG")
@@ -68,7 +75,7 @@ def test_what_zero_and_false_do_is_reported(kimi, kimi_env, construct_server, fi
     """
     kimi_env.api_key(KIMI_KEY)
     kimi_env.disable(flag)
-    enabled = bool(kimi_providers(kimi, construct_server()))
+    enabled = bool(kimi_typed_providers(kimi, construct_server()))
     finding(f"LETTA_DISABLE_KIMI_PROVIDER={flag} leaves the Kimi provider {'enabled' if enabled else 'disabled'}")
 
 
@@ -80,5 +87,5 @@ def test_no_key_no_provider_letta_remains(kimi, kimi_env, construct_server):
     the default `LettaProvider` in `_enabled_providers`.
     """
     server = construct_server()
-    assert kimi_providers(kimi, server) == []
+    assert kimi_typed_providers(kimi, server) == []
     assert "letta" in [p.name for p in server._enabled_providers]

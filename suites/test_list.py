@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from suites.helpers import HARDCODED, KIMI_KEY, by_model, capture_notices, listed, new_notices
+from suites.helpers import HARDCODED, KIMI_KEY, capture_notices, filter_drops_every_entry, from_the_api, listed, new_notices
 
 FOREIGN_IDS = ["gpt-4o", "moonshotai/kimi-k2", "Kimi-K2", "moonshot", "abab6.5", None]
 KEPT_IDS = ["moonshot-v1-8k", "moonshot-v1-128k", "moonshot-v1-auto", "kimi-k2.5", "kimi-k2.6", "kimi-k3", "kimi-k2-0905-preview", "kimi-latest"]
@@ -95,8 +95,8 @@ async def test_missing_context_length_means_8192(make_provider, moonshot, base_u
     If this fails: default to 8192 (`model.get("context_length", 8192)`), as §3.2.3 does.
     How this compares with the hardcoded table for a known id is recorded as INFO.
     """
-    moonshot.serve("models/legacy-2024", base_url)
-    configs = await make_provider(base_url).list_llm_models_async()
+    cassette = moonshot.serve("models/legacy-2024", base_url)
+    configs = from_the_api(await make_provider(base_url).list_llm_models_async(), cassette)
     window = listed(configs, model_id).context_window
     if window != HARDCODED[model_id]:
         finding(f"{model_id} listed without context_length gets {window}; the hardcoded table says {HARDCODED[model_id]}")
@@ -159,8 +159,9 @@ async def test_nothing_usable_falls_back(make_provider, moonshot, base_url, cass
 
     If this fails: after filtering, return `_list_llm_models_hardcoded()` when no config is left.
     """
-    moonshot.serve(cassette, base_url)
-    configs = await make_provider(base_url).list_llm_models_async()
+    provider = make_provider(base_url)
+    filter_drops_every_entry(provider, moonshot.serve(cassette, base_url))
+    configs = await provider.list_llm_models_async()
     assert {c.model: c.context_window for c in configs} == HARDCODED
 
 
@@ -175,32 +176,32 @@ async def test_nothing_usable_fallback_says_so(make_provider, moonshot, base_url
     moonshot.serve("models/current", base_url)
     with capture_notices() as baseline:
         await make_provider(base_url).list_llm_models_async()
-    moonshot.serve(cassette, base_url)
+    provider = make_provider(base_url)
+    filter_drops_every_entry(provider, moonshot.serve(cassette, base_url))
     with capture_notices() as seen:
-        configs = await make_provider(base_url).list_llm_models_async()
+        configs = await provider.list_llm_models_async()
     if {c.model for c in configs} != set(HARDCODED):
         pytest.skip("precondition not met: no fallback happened (judged by LIST-FALLBACK)")
     assert new_notices(baseline, seen), "the fallback after an answer with nothing usable was silent"
 
 
 @pytest.mark.behavior("LIST-FIELDS")
-@pytest.mark.parametrize("name", ["kimi", "my-kimi"])
-async def test_listed_configs_carry_the_provider_fields(make_provider, moonshot, base_url, name):
-    """Each listed config has model = id, model_endpoint = base_url, handle = `<name>/<id>`, provider name and category.
+@pytest.mark.parametrize(("name", "category"), [("kimi", "base"), ("my-kimi", "base"), ("my-kimi", "byok")])
+async def test_listed_configs_carry_the_provider_fields(kimi, make_provider, moonshot, base_url, name, category):
+    """Each listed config has model = id, model_endpoint = base_url, handle = `<name>/<id>`, provider name and category (base or byok).
 
     If this fails: build each `LLMConfig` with `model_endpoint=self.base_url`,
     `handle=self.get_handle(id)`, `provider_name=self.name`, `provider_category=self.provider_category`.
     """
-    moonshot.serve("models/current", base_url)
-    provider = make_provider(base_url, name=name)
-    configs = await provider.list_llm_models_async()
-    assert configs, "nothing listed"
+    cassette = moonshot.serve("models/current", base_url)
+    provider_category = kimi.provider_category_byok if category == "byok" else kimi.provider_category_base
+    provider = make_provider(base_url, name=name, category=provider_category)
+    configs = from_the_api(await provider.list_llm_models_async(), cassette)
     for config in configs:
         assert config.model_endpoint == base_url
         assert config.handle == f"{name}/{config.model}"
         assert config.provider_name == name
-        assert config.provider_category == provider.provider_category
-    assert {"moonshot-v1-8k", "moonshot-v1-32k"} <= set(by_model(configs))
+        assert config.provider_category == provider_category
 
 
 @pytest.mark.behavior("LIST-FIELDS")
