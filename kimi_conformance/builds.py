@@ -169,9 +169,9 @@ def _digest(*parts: object) -> str:
     return h.hexdigest()
 
 
-def _read_marker(path: Path) -> str | None:
+def _read_marker(path: Path, key: str = "digest") -> str | None:
     try:
-        return json.loads(path.read_text()).get("digest")
+        return json.loads(path.read_text()).get(key)
     except (OSError, ValueError):
         return None
 
@@ -212,6 +212,7 @@ def ensure_env(version: str) -> Path:
     kit_reqs = recipe["kit"]["requirements"]
     target = env_dir(version)
     marker = target / ".kit-env.json"
+    letta_digest = _digest(spec, sys.version_info[:2])
     digest = _digest(spec, kit_reqs, sys.version_info[:2])
     if _read_marker(marker) == digest:
         return target
@@ -219,6 +220,16 @@ def ensure_env(version: str) -> Path:
         if _read_marker(marker) == digest:
             return target
         uv = uv_executable()
+        if _read_marker(marker, "letta_digest") == letta_digest:
+            # Same Letta, other kit requirements: add them in place (the environment
+            # may be in use by a running kit; it is never torn down for this).
+            log(f"updating the kit's requirements in the environment for Letta {version}")
+            env = {**os.environ, "VIRTUAL_ENV": str(target)}
+            env.pop("PYTHONPATH", None)
+            python = target / "bin" / "python"
+            _run([uv, "pip", "install", "--quiet", "--python", python, "-c", target / "letta-constraints.txt", *kit_reqs], env=env)
+            _write_marker(marker, digest, letta_digest=letta_digest, requirement=spec["requirement"], exclude_newer=spec["exclude_newer"])
+            return target
         log(f"creating environment for Letta {version} in {target} (uv, resolution cut off at {spec['exclude_newer']})")
         if target.exists():
             shutil.rmtree(target)
@@ -235,7 +246,7 @@ def ensure_env(version: str) -> Path:
         log(f"compiling bytecode for Letta {version}")
         _run([python, "-m", "compileall", "-q", "-j", "0", _site_packages(python)], env=env)
         _run([python, "-c", "import letta.server.server"], env={**env, "HOME": str(target)})
-        _write_marker(marker, digest, requirement=spec["requirement"], exclude_newer=spec["exclude_newer"])
+        _write_marker(marker, digest, letta_digest=letta_digest, requirement=spec["requirement"], exclude_newer=spec["exclude_newer"])
     return target
 
 
@@ -259,8 +270,12 @@ def _load_reference_recipe():
     return module
 
 
-def _apply_variant(letta: Path, spec_file: Path, spec: dict) -> None:
-    """Apply a variant's moves and edits (see fixtures/variants/README.md)."""
+def _apply_variant(letta: Path, spec_file: Path, spec: dict, version: str) -> None:
+    """Apply a variant's moves and edits (format: fixtures/defects/README.md).
+
+    An edit may carry ``versions = [...]``: it applies only to those Letta versions
+    (server code differs between releases; one defect, one file, both versions).
+    """
     for move in spec.get("move", []):
         src, dst = letta / move["from"], letta / move["to"]
         if not src.exists():
@@ -276,6 +291,8 @@ def _apply_variant(letta: Path, spec_file: Path, spec: dict) -> None:
         if not hits:
             raise BuildError(f"{spec_file}: sub: {sub['old']!r} occurs nowhere in the tree")
     for edit in spec.get("edit", []):
+        if version not in edit.get("versions", [version]):
+            continue
         path = letta / edit["file"]
         if not path.exists():
             raise BuildError(f"{spec_file}: edit: {edit['file']} does not exist in the tree")
@@ -311,7 +328,7 @@ def ensure_build(build: Build | str) -> Build:
         try:
             _load_reference_recipe().apply(letta, build.version)
             if build.spec_file:
-                _apply_variant(letta, build.spec_file, build.spec)
+                _apply_variant(letta, build.spec_file, build.spec, build.version)
         except Exception as e:
             shutil.rmtree(build.overlay_dir, ignore_errors=True)
             raise BuildError(f"could not make {build.name}: {e}") from e

@@ -1,4 +1,4 @@
-"""Command line: ``python -m kimi_conformance {run,selftest,build}``.
+"""Command line: ``python -m kimi_conformance {run,selftest,build,matrix}``.
 
 Standard library only, so that it works on a machine that has nothing but Python:
 ``run`` makes the build it needs (an embedded default, the reference build) and
@@ -66,15 +66,22 @@ def _selftest(argv: list[str]) -> int:
     return _exec(build.python, ["tests", "-p", "no:kimi_conformance", *argv], [])
 
 
+def _matrix(argv: list[str]) -> int:
+    from kimi_conformance import matrix
+
+    return matrix.main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"run": _run, "selftest": _selftest, "build": builds.main}
+    commands = {"run": _run, "selftest": _selftest, "build": builds.main, "matrix": _matrix}
     if not argv or argv[0] not in commands:
         print(
-            "usage: python -m kimi_conformance {run,selftest,build} ...\n"
+            "usage: python -m kimi_conformance {run,selftest,build,matrix} ...\n"
             "  run       run the suites against a Letta build (default: the reference build)\n"
             "  selftest  run the kit's own tests\n"
-            "  build     make build targets (--list to see them)",
+            "  build     make build targets (--list to see them)\n"
+            "  matrix    run the suites against every build and check each verdict (the detection score)",
             file=sys.stderr,
         )
         return EXIT_USAGE

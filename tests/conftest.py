@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,13 +30,55 @@ class KitRun:
         return {bid for bid, verdict in self.behaviors.items() if verdict == "fail"}
 
 
+class MatrixRun:
+    """The verdict matrix, run once per session (every build, two at a time)."""
+
+    def __init__(self, out_dir: Path):
+        from kimi_conformance import builds, matrix
+
+        self.out_dir = out_dir
+        start = time.perf_counter()
+        self.cells = {c.build: c for c in matrix.run_matrix(sorted(builds.all_builds()), jobs=2, out_dir=out_dir)}
+        self.score = matrix.score(list(self.cells.values()), time.perf_counter() - start)
+        (out_dir / "score.json").write_text(json.dumps(self.score, indent=2))
+        self.summary = matrix.format_score(self.score)
+
+
+_MATRIX: list[MatrixRun] = []
+
+
+@pytest.fixture(scope="session")
+def verdict_matrix() -> MatrixRun:
+    """Every build's verdict (reports, logs and score.json under reports/matrix/)."""
+    if not _MATRIX:
+        _MATRIX.append(MatrixRun(KIT_ROOT / "reports" / "matrix"))
+    return _MATRIX[0]
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _MATRIX:
+        terminalreporter.section("verdict matrix: detection score")
+        for line in _MATRIX[0].summary:
+            terminalreporter.write_line(line)
+        terminalreporter.write_line(f"score: {_MATRIX[0].out_dir / 'score.json'}")
+
+
 @pytest.fixture(scope="session")
 def run_kit(tmp_path_factory):
-    """``run_kit(build, *pytest_args)``: the kit run as a user runs it (the CLI), with its JSON report."""
+    """``run_kit(build, *pytest_args)``: the kit run as a user runs it (the CLI), with its JSON report.
+
+    A plain run of a build the verdict matrix already ran is read from the matrix's report.
+    """
     cache: dict[tuple, KitRun] = {}
 
     def run(build: str, *args: str) -> KitRun:
         key = (build, *args)
+        if key not in cache and not args and _MATRIX and build in _MATRIX[0].cells:
+            cell = _MATRIX[0].cells[build]
+            report = Path(cell.report)
+            log = Path(cell.report).with_suffix(".log")
+            cache[key] = KitRun(build, cell.exit_code, log.read_text() if log.exists() else "",
+                                json.loads(report.read_text()) if report.exists() else None)
         if key not in cache:
             report = tmp_path_factory.mktemp("report") / "conformance.json"
             cmd = [sys.executable, "-m", "kimi_conformance", "run", "--build", build, "-q", "-p", "no:warnings",
