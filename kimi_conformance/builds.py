@@ -321,22 +321,33 @@ def ensure_build(build: Build | str) -> Build:
         if _read_marker(marker) == digest:
             return build
         log(f"making overlay {build.name}")
-        if build.overlay_dir.exists():
-            shutil.rmtree(build.overlay_dir)
-        letta = build.overlay_dir / "letta"
+        # Made beside its place and swapped in, so that a kit running on the old tree
+        # never sees a half-made one.
+        fresh = build.overlay_dir.with_name(f".{build.name}.{os.getpid()}.new")
+        shutil.rmtree(fresh, ignore_errors=True)
+        letta = fresh / "letta"
         shutil.copytree(installed_letta_dir(build.version), letta)
         try:
             _load_reference_recipe().apply(letta, build.version)
             if build.spec_file:
                 _apply_variant(letta, build.spec_file, build.spec, build.version)
+            if build.spec.get("binding"):
+                (fresh / BINDING_FILE_NAME).write_text(build.spec["binding"])
+            _run([build.python, "-m", "compileall", "-q", "-j", "0", letta])
         except Exception as e:
-            shutil.rmtree(build.overlay_dir, ignore_errors=True)
+            shutil.rmtree(fresh, ignore_errors=True)
             raise BuildError(f"could not make {build.name}: {e}") from e
-        if build.spec.get("binding"):
-            (build.overlay_dir / BINDING_FILE_NAME).write_text(build.spec["binding"])
-        _run([build.python, "-m", "compileall", "-q", "-j", "0", letta])
-        _write_marker(marker, digest, build=build.name, kind=build.kind)
+        _write_marker(fresh / marker.name, digest, build=build.name, kind=build.kind)
+        _swap_in(fresh, build.overlay_dir)
     return build
+
+
+def _swap_in(fresh: Path, target: Path) -> None:
+    old = target.with_name(f".{target.name}.{os.getpid()}.old")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(fresh, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:

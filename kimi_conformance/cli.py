@@ -1,4 +1,4 @@
-"""Command line: ``python -m kimi_conformance {run,selftest,build,matrix}``.
+"""Command line: ``python -m kimi_conformance {run,selftest,build,matrix,report}``.
 
 Standard library only, so that it works on a machine that has nothing but Python:
 ``run`` makes the build it needs (an embedded default, the reference build) and
@@ -63,7 +63,8 @@ def _selftest(argv: list[str]) -> int:
         return EXIT_USAGE
     # The kit's own tests run in an environment that has pytest and friends (the 0.11.7
     # build's); they make the other builds they need and run the kit against them.
-    return _exec(build.python, ["tests", "-p", "no:kimi_conformance", *argv], [])
+    tests = [] if any(a.startswith(("tests/", "tests\\")) or a == "tests" for a in argv) else ["tests"]
+    return _exec(build.python, [*tests, "-p", "no:kimi_conformance", *argv], [])
 
 
 def _matrix(argv: list[str]) -> int:
@@ -72,16 +73,23 @@ def _matrix(argv: list[str]) -> int:
     return matrix.main(argv)
 
 
+def _report(argv: list[str]) -> int:
+    from kimi_conformance import html_report
+
+    return html_report.main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"run": _run, "selftest": _selftest, "build": builds.main, "matrix": _matrix}
+    commands = {"run": _run, "selftest": _selftest, "build": builds.main, "matrix": _matrix, "report": _report}
     if not argv or argv[0] not in commands:
         print(
-            "usage: python -m kimi_conformance {run,selftest,build,matrix} ...\n"
+            "usage: python -m kimi_conformance {run,selftest,build,matrix,report} ...\n"
             "  run       run the suites against a Letta build (default: the reference build)\n"
             "  selftest  run the kit's own tests\n"
             "  build     make build targets (--list to see them)\n"
-            "  matrix    run the suites against every build and check each verdict (the detection score)",
+            "  matrix    run the suites against every build and check each verdict (the detection score)\n"
+            "  report    run the suites with Allure results and render the Allure HTML report",
             file=sys.stderr,
         )
         return EXIT_USAGE

@@ -37,7 +37,7 @@ def test_an_edit_whose_anchor_is_missing_fails_naming_the_file(tmp_path):
     (tmp_path / "x.py").write_text("a = 1\n")
     spec_file = tmp_path / "v.toml"
     with pytest.raises(builds.BuildError) as raised:
-        builds._apply_variant(tmp_path, spec_file, {"edit": [{"file": "x.py", "old": "b = 2", "new": "b = 3"}]})
+        builds._apply_variant(tmp_path, spec_file, {"edit": [{"file": "x.py", "old": "b = 2", "new": "b = 3"}]}, "0.11.7")
     assert str(spec_file) in str(raised.value) and "occurs 0 times" in str(raised.value)
 
 
