@@ -69,6 +69,17 @@ def prepare_database(home: Path, server_class) -> None:
     through the managers (or, where those methods are missing, lets a full server
     construction do it). Later servers of the run skip that work.
     """
+    if not use_sqlite_if_postgres_only(home):
+        _bootstrap_default_org_and_user(server_class)
+
+
+def use_sqlite_if_postgres_only(home: Path) -> bool:
+    """On a build whose database layer only speaks Postgres (0.16) and no Postgres is
+    configured, point it at ``home/letta-kit.db`` with every table created; True if done.
+
+    Used in the test process (``prepare_database``) and in the ``letta server`` process
+    the REST suite starts (``kimi_conformance.serve_letta``).
+    """
     from letta.settings import settings
 
     try:
@@ -76,8 +87,7 @@ def prepare_database(home: Path, server_class) -> None:
     except ImportError:
         db = None
     if db is None or not hasattr(db, "async_session_factory") or getattr(settings, "letta_pg_uri_no_default", None):
-        _bootstrap_default_org_and_user(server_class)
-        return
+        return False
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
     from letta.orm import Base
@@ -93,6 +103,7 @@ def prepare_database(home: Path, server_class) -> None:
             await conn.run_sync(Base.metadata.create_all)
 
     asyncio.run(create_tables())
+    return True
 
 
 def _bootstrap_default_org_and_user(server_class) -> None:
