@@ -18,6 +18,7 @@ from kimi_conformance.contract import BEHAVIORS, MUST
 from kimi_conformance.exitcodes import EXIT_NO_KIMI
 from kimi_conformance.report import FAIL, NA, PASS, PROP_BEHAVIOR, PROP_FINDING, PROP_OUTCOME, WARN, BuildIdentity, Verdicts
 
+pytest_plugins = ["kimi_conformance.rest_plugin"]  # the black-box REST suite's options (-m rest, --letta-url)
 DEFAULT_REPORT = "reports/conformance.json"
 _STATE = pytest.StashKey["KitPlugin"]()
 
