@@ -1,0 +1,88 @@
+"""Allure labels of each conformance test, and the HTTP exchange attached to a failure.
+
+Every test carrying ``@pytest.mark.behavior(ID)`` gets, through allure-pytest's own
+decorators: its contract group as *feature*, the behaviour ID as *story*, a
+*severity* from the level (MUST critical, SHOULD normal, INFO minor), its docstring
+(and the behaviour's one-line promise) as *description*, and a link to each guide
+section the behaviour encodes. A test that fails (or, for a SHOULD without
+``--strict``, warns) gets the HTTP exchange it had with replayed Moonshot as a text
+attachment, secrets scrubbed. Does nothing when allure-pytest is not loaded.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from kimi_conformance import exchange, guide_links
+from kimi_conformance.contract import BEHAVIORS, INFO, MUST, SHOULD, Behavior
+from kimi_conformance.report import PROP_OUTCOME, WARN
+
+SEVERITY = {MUST: "critical", SHOULD: "normal", INFO: "minor"}
+EXCHANGE_ATTACHMENT = "HTTP exchange with Moonshot (secrets scrubbed)"
+_ATTACHED = pytest.StashKey[bool]()
+
+
+def description(item: pytest.Item, behavior: Behavior) -> str:
+    function = getattr(item, "function", None)
+    doc = inspect.cleandoc(function.__doc__ or "") if function is not None else ""
+    promise = f"{behavior.id} ({behavior.level}, guide {behavior.guide}): {behavior.summary}."
+    return f"{doc}\n\n{promise}" if doc else promise
+
+
+def behavior_marks(item: pytest.Item, behavior: Behavior) -> list:
+    """allure-pytest's marks for one test (its decorators return pytest marks)."""
+    import allure
+
+    marks = [
+        allure.feature(behavior.group),
+        allure.story(behavior.id),
+        allure.severity(SEVERITY[behavior.level]),
+        allure.description(description(item, behavior)),
+        *(allure.link(url, name=name) for name, url in guide_links.links(behavior.guide)),
+    ]
+    return [m for m in marks if isinstance(m, pytest.MarkDecorator)]
+
+
+def _failed_or_warned(report: pytest.TestReport) -> bool:
+    return report.failed or any(key == PROP_OUTCOME and value == WARN for key, value in report.user_properties)
+
+
+class AllureLabels:
+    """The pytest hooks (registered only when allure-pytest is)."""
+
+    @pytest.hookimpl(tryfirst=True)  # before allure-pytest selects tests by label (--allure-stories ...)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            marks = [m for m in item.iter_markers("behavior") if m.args]
+            if len(marks) == 1 and marks[0].args[0] in BEHAVIORS:
+                for mark in behavior_marks(item, BEHAVIORS[marks[0].args[0]]):
+                    item.add_marker(mark)
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: sees the report as the kit finally rates it
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        if not _failed_or_warned(report) or item.stash.get(_ATTACHED, False):
+            return
+        replay = (getattr(item, "funcargs", None) or {}).get("moonshot")
+        if replay is None or not hasattr(replay, "requests"):
+            return
+        import allure
+
+        item.stash[_ATTACHED] = True
+        allure.attach(exchange.render(replay.requests), name=EXCHANGE_ATTACHMENT, attachment_type=allure.attachment_type.TEXT)
+
+
+def register(config: pytest.Config, kit) -> None:
+    """Register the labels and the results folder additions when allure-pytest is loaded.
+
+    ``kit`` is the run's :class:`kimi_conformance.plugin.KitPlugin` (verdicts, build identity).
+    ``-p no:allure_pytest`` turns all of it off.
+    """
+    if config.pluginmanager.hasplugin("allure_pytest"):
+        from kimi_conformance.allure_results import AllureResults
+
+        config.pluginmanager.register(AllureLabels(), "kimi-conformance-allure-labels")
+        config.pluginmanager.register(AllureResults(kit), "kimi-conformance-allure-results")
