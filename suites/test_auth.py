@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from suites.helpers import KIMI_KEY
@@ -16,7 +17,15 @@ OTHER_HTTP = [
     "errors/models-500-server-error",
     "errors/models-503-overloaded",
 ]
+# Error statuses no cassette holds, answered in Moonshot's error format: 400 is the lowest one.
+INJECTED_HTTP = {"injected-400-invalid-request": (400, "invalid_request_error")}
 NETWORK = ["connect-error", "timeout"]
+
+
+def error_answer(status: int, error_type: str):
+    """A replay fault: /models answers ``status`` with Moonshot's error body."""
+    body = {"error": {"message": f"[injected] HTTP {status}", "type": error_type}}
+    return lambda request: httpx.Response(status, json=body)
 
 
 @pytest.mark.behavior("AUTH-401")
@@ -47,17 +56,20 @@ async def test_no_key_raises_value_error_before_any_request(make_provider, moons
 
 
 @pytest.mark.behavior("AUTH-OTHER")
-@pytest.mark.parametrize("cassette", OTHER_HTTP)
-async def test_other_http_errors_raise_llm_error_not_auth(kimi, make_provider, moonshot, base_url, cassette):
-    """Other HTTP errors (403, 404, 429, 500, 503) raise `LLMError`, never the authentication error and never silence.
+@pytest.mark.parametrize("answer", OTHER_HTTP + list(INJECTED_HTTP))
+async def test_other_http_errors_raise_llm_error_not_auth(kimi, make_provider, moonshot, base_url, answer):
+    """Other HTTP errors (400, 403, 404, 429, 500, 503) raise `LLMError`, never the authentication error and never silence.
 
     If this fails: after the 401 check, `raise_for_status()` and map `HTTPStatusError` to
-    `LLMError`; only 401 is an authentication failure.
+    `LLMError`; only 401 is an authentication failure, and every status from 400 up is an error.
     """
-    moonshot.serve(cassette, base_url)
+    if answer in INJECTED_HTTP:
+        moonshot.inject("GET", f"{base_url}/models", error_answer(*INJECTED_HTTP[answer]))
+    else:
+        moonshot.serve(answer, base_url)
     with pytest.raises(kimi.llm_error) as raised:
         await make_provider(base_url).check_api_key()
-    assert not isinstance(raised.value, kimi.auth_error), f"{cassette} must not be reported as an authentication failure"
+    assert not isinstance(raised.value, kimi.auth_error), f"{answer} must not be reported as an authentication failure"
 
 
 @pytest.mark.behavior("AUTH-OTHER")
