@@ -13,12 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from kimi_conformance import allure_labels, summary_md
 from kimi_conformance import binding as binding_mod
 from kimi_conformance.contract import BEHAVIORS, MUST
-from kimi_conformance.exitcodes import EXIT_NO_KIMI
-from kimi_conformance.report import FAIL, NA, PASS, PROP_BEHAVIOR, PROP_FINDING, PROP_OUTCOME, WARN, BuildIdentity, Verdicts
+from kimi_conformance.exitcodes import EXIT_NO_KIMI, EXIT_USAGE
+from kimi_conformance.inputs import InputError, check_cassette_dir, check_report_path
+from kimi_conformance.replay import DEFAULT_CASSETTE_DIR, CassetteError
+from kimi_conformance.report import FAIL, NA, PASS, PROP_BEHAVIOR, PROP_FINDING, PROP_INPUT_ERROR, PROP_OUTCOME, WARN, BuildIdentity, Verdicts
 
 pytest_plugins = ["kimi_conformance.rest_plugin"]  # the black-box REST suite's options (-m rest, --letta-url)
+pytest_plugins.append("kimi_conformance.live")  # --live, --record, drift (live.py)
 DEFAULT_REPORT = "reports/conformance.json"
 _STATE = pytest.StashKey["KitPlugin"]()
 
@@ -40,6 +44,8 @@ class KitPlugin:
         self.saved_home = os.environ.get("HOME")
         self.home = Path(tempfile.mkdtemp(prefix="kimi-kit-home-"))
         os.environ["HOME"] = str(self.home)
+        self.environ_at_start: dict[str, str] = {}
+        self.interrupted = False
 
     def restore(self) -> None:
         if self.saved_home is None:
@@ -60,6 +66,7 @@ class KitPlugin:
         except binding_mod.BindingConfigError as e:
             raise pytest.UsageError(str(e)) from None
         self.build.binding = self.binding.describe()
+        self.check_inputs()
         try:
             import letta
         except Exception as e:
@@ -79,9 +86,20 @@ class KitPlugin:
                 f"in letta {self.build.letta_version} at {self.build.letta_path} ({e.reason})"
             )
 
+    def check_inputs(self) -> None:
+        """The report path and the cassettes, before any test runs (one usage error each)."""
+        directory = self.config.getoption("kimi_cassette_dir")
+        try:
+            if not self.is_worker:
+                check_report_path(self.report_path)
+            check_cassette_dir(Path(directory) if directory else DEFAULT_CASSETTE_DIR)
+        except InputError as e:
+            raise pytest.UsageError(str(e)) from None
+
     # -- hooks -------------------------------------------------------------------------
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.probe()
+        self.environ_at_start = dict(os.environ)
 
     def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
         for item in items:
@@ -94,12 +112,17 @@ class KitPlugin:
             if self.verdicts.no_kimi:
                 item.add_marker(pytest.mark.skip(reason=f"not applicable: {self.verdicts.no_kimi}"))
 
-    @pytest.hookimpl(hookwrapper=True)
+    @pytest.hookimpl(hookwrapper=True, trylast=True)  # innermost: reporters (Allure, JUnit) see the kit's rating
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
         bid = behavior_of(item)
         if bid is None:
+            return
+        if call.excinfo is not None and call.excinfo.errisinstance(CassetteError):
+            # The kit's input is broken, not the build: said once, never a contract verdict.
+            report.longrepr = f"cassette problem: {call.excinfo.value}"
+            report.user_properties = [*report.user_properties, (PROP_INPUT_ERROR, str(call.excinfo.value))]
             return
         level = BEHAVIORS[bid].level
         if report.failed and level != MUST and not self.strict:
@@ -109,6 +132,10 @@ class KitPlugin:
             report.user_properties = [*report.user_properties, (PROP_OUTCOME, WARN)]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        errors = [value for key, value in report.user_properties if key == PROP_INPUT_ERROR]
+        if errors:
+            self.verdicts.input_errors.update(errors)
+            return
         bid = behavior_of(report)
         outcome = _outcome(report) if bid else None
         if outcome is None:
@@ -121,20 +148,45 @@ class KitPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.verdicts.isolation.extend(environment_changes(self.environ_at_start, dict(os.environ)))
         if self.is_worker:
+            self.config.workeroutput["kimi_isolation"] = list(self.verdicts.isolation)
+            return
+        if self.verdicts.input_errors:
+            session.exitstatus = EXIT_USAGE  # nothing written: the previous report stays as it was
+            return
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.interrupted = True  # a partial run is no verdict: the previous report stays as it was
             return
         self.verdicts.write(self.report_path, self.build)
+        summary_md.write_next_to(self.report_path)
         if self.verdicts.no_kimi and exitstatus in (0, 5):
             session.exitstatus = EXIT_NO_KIMI
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if self.is_worker:
             return
+        if self.verdicts.input_errors:
+            for error in sorted(self.verdicts.input_errors):
+                terminalreporter.write_line(f"ERROR: {error}", red=True)
+            terminalreporter.write_line(f"no verdict: the kit's input is broken (nothing written to {self.report_path})", red=True)
+            return
+        if self.interrupted:
+            terminalreporter.write_line(f"no verdict: the run was interrupted (nothing written to {self.report_path})", red=True)
+            return
         terminalreporter.section("Kimi provider conformance")
         for line in self.verdicts.summary_lines(self.build):
             bad = line.endswith(" fail") or line.startswith("VERDICT: non-conformant") or line.startswith("VERDICT: this build")
             terminalreporter.write_line(line, red=bad, green=line.endswith(" pass"), yellow=line.endswith(" warn"))
+        for change in sorted(set(self.verdicts.isolation)):
+            terminalreporter.write_line(f"WARNING: the run did not restore its process: {change}", yellow=True)
         terminalreporter.write_line(f"JSON report: {self.report_path}")
+        terminalreporter.write_line(f"Markdown summary: {summary_md.path_for(self.report_path)}")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        """An xdist worker's isolation findings reach the controller's report."""
+        self.verdicts.isolation.extend(getattr(node, "workeroutput", {}).get("kimi_isolation", []))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.restore()
@@ -156,6 +208,19 @@ def pytest_configure(config: pytest.Config) -> None:
     plugin = KitPlugin(config)
     config.stash[_STATE] = plugin
     config.pluginmanager.register(plugin, "kimi-conformance-state")
+    allure_labels.register(config, plugin)
+
+
+def environment_changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """Variables a run left added, removed or changed in its process (values never shown).
+
+    PYTEST_CURRENT_TEST is pytest's own (it removes an inherited one): not a leak.
+    """
+    before, after = ({k: v for k, v in env.items() if k != "PYTEST_CURRENT_TEST"} for env in (before, after))
+    changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
+    return [f"environment: {k} added" for k in sorted(after.keys() - before.keys())] + [
+        f"environment: {k} removed" for k in sorted(before.keys() - after.keys())
+    ] + [f"environment: {k} changed" for k in changed]
 
 
 def _truthy(value) -> bool:

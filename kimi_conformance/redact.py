@@ -1,4 +1,9 @@
-"""Scrubbing secrets out of text that goes into a report (attachments, result files).
+"""Secrets: finding what looks like a live key, and scrubbing secrets out of reports.
+
+``find_secrets`` is strict (a live Moonshot key is ``sk-`` and a long run of letters and
+digits; a Bearer credential that is not a placeholder): a cassette holding one is
+refused. ``redact`` is generous: anything key-like in text that goes into a report
+(attachments, result files) is masked.
 
 What counts as a secret: API keys (``sk-...``), the values of the process's key-like
 environment variables (``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD``),
@@ -68,3 +73,22 @@ def redact_headers(headers: Mapping[str, str], secrets: Iterable[str] = ()) -> d
         else:
             out[name] = redact(str(value), secrets)
     return out
+
+
+LIVE_KEY = re.compile(r"\bsk-[A-Za-z0-9]{20,}\b")
+LIVE_BEARER = re.compile(r"\bBearer\s+(?!<|\*|REDACTED|SCRUBBED)[A-Za-z0-9._\-]{16,}", re.IGNORECASE)
+
+
+def excerpt(value: str) -> str:
+    """Enough of a secret to recognise it in a message, never the secret itself."""
+    return value[:5] + "…" if len(value) > 8 else "…"
+
+
+def find_secrets(text: str, known: tuple[str, ...] = ()) -> list[tuple[int, str]]:
+    """``(line number, excerpt)`` of everything in ``text`` that looks like a live key (or is one of ``known``)."""
+    hits = []
+    for number, line in enumerate(text.splitlines(), 1):
+        hits += [(number, excerpt(m.group(0))) for m in LIVE_KEY.finditer(line)]
+        hits += [(number, "Bearer " + excerpt(m.group(0).split()[-1])) for m in LIVE_BEARER.finditer(line)]
+        hits += [(number, excerpt(key)) for key in known if key and key in line]
+    return hits

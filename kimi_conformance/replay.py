@@ -25,6 +25,8 @@ from typing import Callable
 import httpx
 import respx
 
+from kimi_conformance.redact import find_secrets
+
 KIT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CASSETTE_DIR = KIT_ROOT / "cassettes"
 ORIGINS = ("synthesized", "recorded")
@@ -75,6 +77,13 @@ def load_cassette(path: Path) -> Cassette:
         raise CassetteError(f"cassette {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as e:
         raise CassetteError(f"cassette {path} cannot be read: {e}") from None
+    secrets = find_secrets(text)
+    if secrets:
+        where = ", ".join(f"line {n}: {excerpt}" for n, excerpt in secrets[:3])
+        raise CassetteError(
+            f"cassette {path} holds what looks like a live API key ({where}); the kit does not replay it. "
+            "Remove the key (and the Authorization header) from the file, and revoke the key if it was real."
+        )
     try:
         loaded = deserialize(text, yamlserializer)
     except Exception as e:  # yaml errors, vcrpy's ValueError, KeyError on a bad structure
@@ -106,6 +115,8 @@ class SeenRequest:
     url: str
     headers: dict[str, str]
     body: bytes
+    response: httpx.Response | None = field(default=None, repr=False)  # what the replay answered (for reports)
+    error: str | None = field(default=None, repr=False)  # or the error it raised instead
 
     @property
     def bearer(self) -> str | None:
@@ -152,6 +163,13 @@ class _Mount:
         self.played.add(index)
         return self.cassette.interactions[index]
 
+    def respond(self, request: httpx.Request, method: str, url: str) -> httpx.Response | None:
+        """The answer to ``request`` (None: not this mount's). Live mode's mounts forward instead."""
+        interaction = self.answer(method, url)
+        if interaction is None:
+            return None
+        return httpx.Response(interaction.status, headers=interaction.headers, content=interaction.body)
+
 
 class Replay:
     """Serves cassettes (and injected faults) to httpx, logs requests, guards sockets."""
@@ -182,17 +200,32 @@ class Replay:
         return [r for r in self.requests if r.url.startswith(url_prefix) and (method is None or r.method == method)]
 
     # -- the transport -----------------------------------------------------------------
-    def _handle(self, request: httpx.Request) -> httpx.Response:
+    def _forwarding(self) -> bool:
+        """True while live mode's own transport sends a request upstream (never in replay)."""
+        return False
+
+    def _handle(self, request: httpx.Request) -> httpx.Response | httpx.Request:
+        if self._forwarding():
+            return request  # live mode's upstream request: respx passes it through to the network
         url = str(request.url)
         method = request.method.upper()
-        self.requests.append(SeenRequest(method, url, {k.lower(): v for k, v in request.headers.items()}, request.content))
+        seen = SeenRequest(method, url, {k.lower(): v for k, v in request.headers.items()}, request.content)
+        self.requests.append(seen)
+        try:
+            seen.response = self._answer(request, method, url)
+        except Exception as e:
+            seen.error = f"{type(e).__name__}: {e}"
+            raise
+        return seen.response
+
+    def _answer(self, request: httpx.Request, method: str, url: str) -> httpx.Response:
         for f_method, f_url, handler in self._faults:
             if f_method == method and url.split("?", 1)[0] == f_url:
                 return handler(request)
         for mount in self._mounts:
-            interaction = mount.answer(method, url)
-            if interaction is not None:
-                return httpx.Response(interaction.status, headers=interaction.headers, content=interaction.body)
+            response = mount.respond(request, method, url)
+            if response is not None:
+                return response
         cassettes = ", ".join(str(m.cassette.path.relative_to(self.cassette_dir)) for m in self._mounts) or "no cassette mounted"
         self.misses.append(f"{method} {url} (served: {cassettes})")
         raise httpx.ConnectError(f"[replay] no recorded answer for {method} {url}", request=request)
@@ -211,7 +244,7 @@ class Replay:
             original = getattr(owner, name)
 
             def guarded(sock, address, *a, **kw):
-                if not allowed(address):
+                if not allowed(address) and not replay._forwarding():
                     replay.blocked.append(f"socket connect to {address!r}")
                     raise ConnectionRefusedError(f"[replay] outbound connection to {address!r} refused: replay mode is offline")
                 return original(sock, address, *a, **kw)
@@ -221,7 +254,7 @@ class Replay:
 
         def guarded_getaddrinfo(host, *a, _orig=socket.getaddrinfo, **kw):
             name = host.decode() if isinstance(host, bytes) else str(host)
-            if host is not None and not (name in ("localhost", "::1", "") or name.startswith("127.")):
+            if host is not None and not (name in ("localhost", "::1", "") or name.startswith("127.")) and not replay._forwarding():
                 replay.blocked.append(f"DNS lookup of {name}")
                 raise socket.gaierror(socket.EAI_NONAME, f"[replay] DNS lookup of {name} refused: replay mode is offline")
             return _orig(host, *a, **kw)

@@ -14,12 +14,14 @@ from kimi_conformance import __version__
 from kimi_conformance.contract import BEHAVIORS
 
 PASS, FAIL, WARN, NA = "pass", "fail", "warn", "not-applicable"
-_RANK = {NA: 0, PASS: 1, WARN: 2, FAIL: 3}
+UNAVAILABLE = "upstream-unavailable"  # live mode: the live API could not answer (neither pass nor fail)
+_RANK = {NA: 0, PASS: 1, UNAVAILABLE: 2, WARN: 3, FAIL: 4}
 
 # user_properties keys carried on test reports (they cross xdist's wire)
 PROP_BEHAVIOR = "kimi_behavior"
 PROP_OUTCOME = "kimi_outcome"
 PROP_FINDING = "kimi_finding"
+PROP_INPUT_ERROR = "kimi_input_error"
 
 
 @dataclass
@@ -40,6 +42,9 @@ class Verdicts:
     failures: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     findings: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     no_kimi: str | None = None
+    input_errors: set[str] = field(default_factory=set)  # the kit's inputs (cassettes), not the build
+    isolation: list[str] = field(default_factory=list)  # what the run left changed in its process
+    sections: dict[str, dict] = field(default_factory=dict)  # further top-level blocks of the JSON report ("live")
 
     def record(self, behavior: str, outcome: str, nodeid: str, findings: list[str]) -> None:
         self.outcomes[behavior].append(outcome)
@@ -62,8 +67,12 @@ class Verdicts:
         if self.no_kimi:
             return "no-kimi-provider"
         verdicts = self.behaviors()
+        if all(v == NA for v in verdicts.values()):
+            return "untested"  # no behaviour was checked (everything deselected or skipped): no claim
         if any(v == FAIL for v in verdicts.values()):
             return "non-conformant"
+        if any(v == UNAVAILABLE for v in verdicts.values()):
+            return UNAVAILABLE
         if any(v == WARN for v in verdicts.values()):
             return "conformant-with-warnings"
         return "conformant"
@@ -79,6 +88,8 @@ class Verdicts:
             "levels": {bid: b.level for bid, b in BEHAVIORS.items()},
             "failed_tests": {bid: ids for bid, ids in sorted(self.failures.items())},
             "findings": {bid: items for bid, items in sorted(self.findings.items()) if items},
+            "isolation": sorted(set(self.isolation)),
+            **self.sections,
         }
 
     def write(self, path: Path, build: BuildIdentity) -> None:

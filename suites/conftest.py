@@ -12,27 +12,33 @@ from pathlib import Path
 
 import pytest
 
-from kimi_conformance import letta_compat
+from kimi_conformance import letta_compat, live
 from kimi_conformance.replay import DEFAULT_CASSETTE_DIR, Replay
 from suites.helpers import BASE_URLS, KIMI_KEY
 
 
-
-@pytest.fixture(params=list(BASE_URLS), ids=list(BASE_URLS))
-def base_url(request) -> str:
-    """Each Moonshot platform in turn."""
-    return BASE_URLS[request.param]
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "base_url" in metafunc.fixturenames:
+        urls = live.base_urls(metafunc.config, BASE_URLS)
+        metafunc.parametrize("base_url", list(urls.values()), ids=list(urls), indirect=True)
 
 
 @pytest.fixture
-def moonshot(pytestconfig) -> Replay:
+def base_url(request) -> str:
+    """Each Moonshot platform in turn (in live mode: KIMI_BASE_URL)."""
+    return request.param
+
+
+@pytest.fixture
+def moonshot(pytestconfig, request) -> Replay:
     """Replayed Moonshot: serve cassettes, inject faults, read the requests made.
 
     The test fails at teardown if a request had no recorded answer or a socket was
-    opened to the outside, even when the code under test swallowed the error.
+    opened to the outside, even when the code under test swallowed the error. In live
+    mode the cassettes of what the live API serves are answered by it (kimi_conformance.live).
     """
     directory = pytestconfig.getoption("kimi_cassette_dir")
-    replay = Replay(Path(directory) if directory else DEFAULT_CASSETTE_DIR).start()
+    replay = live.moonshot_transport(request.node, Path(directory) if directory else DEFAULT_CASSETTE_DIR, KIMI_KEY).start()
     try:
         yield replay
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -65,14 +66,18 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture(scope="session")
 def run_kit(tmp_path_factory):
-    """``run_kit(build, *pytest_args)``: the kit run as a user runs it (the CLI), with its JSON report.
+    """``run_kit(build, *pytest_args, env=None)``: the kit run as a user runs it (the CLI), with its JSON report.
 
     A plain run of a build the verdict matrix already ran is read from the matrix's report.
+    ``env`` changes the environment of that one run (None removes a variable); such a run
+    (live mode, against a stand-in whose state the test sets) is never cached.
     """
     cache: dict[tuple, KitRun] = {}
 
-    def run(build: str, *args: str) -> KitRun:
+    def run(build: str, *args: str, env: dict[str, str | None] | None = None) -> KitRun:
         key = (build, *args)
+        if env is not None:
+            return _run_cli(build, args, tmp_path_factory, env)
         if key not in cache and not args and _MATRIX and build in _MATRIX[0].cells:
             cell = _MATRIX[0].cells[build]
             report = Path(cell.report)
@@ -80,12 +85,17 @@ def run_kit(tmp_path_factory):
             cache[key] = KitRun(build, cell.exit_code, log.read_text() if log.exists() else "",
                                 json.loads(report.read_text()) if report.exists() else None)
         if key not in cache:
-            report = tmp_path_factory.mktemp("report") / "conformance.json"
-            cmd = [sys.executable, "-m", "kimi_conformance", "run", "--build", build, "-q", "-p", "no:warnings",
-                   "--conformance-report", str(report), *args]
-            done = subprocess.run(cmd, cwd=KIT_ROOT, capture_output=True, text=True, timeout=900)
-            data = json.loads(report.read_text()) if report.exists() else None
-            cache[key] = KitRun(build, done.returncode, done.stdout + done.stderr, data)
+            cache[key] = _run_cli(build, args, tmp_path_factory)
         return cache[key]
 
     return run
+
+
+def _run_cli(build: str, args, tmp_path_factory, env: dict[str, str | None] | None = None) -> KitRun:
+    report = tmp_path_factory.mktemp("report") / "conformance.json"
+    cmd = [sys.executable, "-m", "kimi_conformance", "run", "--build", build, "-q", "-p", "no:warnings",
+           "--conformance-report", str(report), *args]
+    environ = {k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}
+    done = subprocess.run(cmd, cwd=KIT_ROOT, capture_output=True, text=True, timeout=900, env=environ)
+    data = json.loads(report.read_text()) if report.exists() else None
+    return KitRun(build, done.returncode, done.stdout + done.stderr, data)

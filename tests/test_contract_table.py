@@ -18,7 +18,8 @@ def test_ids_and_levels_match_the_spec():
     assert found == {bid: b.level for bid, b in BEHAVIORS.items()}
 
 
-def test_every_behaviour_has_a_suite_test_or_a_later_issue():
-    suites = "\n".join(p.read_text() for p in (Path(__file__).resolve().parents[1] / "suites").glob("test_*.py"))
+def test_every_behaviour_has_a_suite_test():
+    """Every ID of CONTRACT.md is the marker of some suite test (REST-* in suites/rest, DRIFT-* run live only)."""
+    suites = "\n".join(p.read_text() for p in (Path(__file__).resolve().parents[1] / "suites").rglob("test_*.py"))
     marked = set(re.findall(r'@pytest\.mark\.behavior\("([A-Z0-9-]+)"\)', suites))
-    assert set(BEHAVIORS) - marked == {"REST-MODELS", "REST-AGENT", "DRIFT-MODELS", "DRIFT-SHAPE"}
+    assert set(BEHAVIORS) - marked == set()
