@@ -29,6 +29,21 @@ def _exec(python: Path | str, args: list[str], pythonpath: list[str]) -> int:
     os.execve(str(python), cmd, env)
 
 
+# pytest options whose next argument is a value, not a test path
+_VALUE_OPTIONS = {"--deselect", "--ignore", "--ignore-glob", "-k", "-m", "-p", "-n", "--junitxml", "--alluredir",
+                  "--conformance-report", "--cassette-dir", "--binding", "--rootdir", "-c", "--basetemp"}
+
+
+def _names_paths_in(args: list[str], folder: str) -> bool:
+    """Whether the pytest arguments name test paths in ``folder`` (then the folder is not added)."""
+    for previous, arg in zip([None, *args], args):
+        if previous in _VALUE_OPTIONS or arg.startswith("-"):
+            continue
+        if arg == folder or arg.startswith((folder + "/", folder + "\\")):
+            return True
+    return False
+
+
 def _run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m kimi_conformance run",
@@ -40,7 +55,7 @@ def _run(argv: list[str]) -> int:
     parser.add_argument("--letta-path", help="a fork checkout whose letta/ package is put first on PYTHONPATH (with --python)")
     args, rest = parser.parse_known_args(argv)
     # the suites, unless the user picked some of them (suites/test_list.py::..., suites/...)
-    suites = [] if any(a.startswith(("suites/", "suites\\")) or a == "suites" for a in rest) else ["suites"]
+    suites = [] if _names_paths_in(rest, "suites") else ["suites"]
     if args.python:
         pythonpath = [str(Path(args.letta_path).resolve())] if args.letta_path else []
         return _exec(args.python, [*suites, *rest], pythonpath)
@@ -63,7 +78,7 @@ def _selftest(argv: list[str]) -> int:
         return EXIT_USAGE
     # The kit's own tests run in an environment that has pytest and friends (the 0.11.7
     # build's); they make the other builds they need and run the kit against them.
-    tests = [] if any(a.startswith(("tests/", "tests\\")) or a == "tests" for a in argv) else ["tests"]
+    tests = [] if _names_paths_in(argv, "tests") else ["tests"]
     # Not the kit's plugin: neither by module nor by its entry point's name (an editable
     # install, e.g. tox -e own-build, leaves kimi_conformance.egg-info in the checkout).
     return _exec(build.python, [*tests, "-p", "no:kimi_conformance", "-p", "no:kimi_conformance.plugin", *argv], [])
