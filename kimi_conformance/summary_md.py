@@ -16,12 +16,14 @@ from pathlib import Path
 
 from kimi_conformance.exitcodes import EXIT_USAGE
 
-ICONS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "not-applicable": "➖"}
+ICONS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "upstream-unavailable": "🌐", "not-applicable": "➖"}
 BADGES = {
     "conformant": "✅ conformant",
     "conformant-with-warnings": "⚠️ conformant with warnings",
     "non-conformant": "❌ non-conformant",
     "no-kimi-provider": "⛔ no Kimi provider",
+    "upstream-unavailable": "🌐 upstream unavailable (live API)",
+    "untested": "➖ untested (no behaviour was checked)",
 }
 
 
