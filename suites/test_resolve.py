@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from kimi_conformance.letta_compat import maybe_await
 from suites.helpers import KIMI_KEY, OTHER_KIMI_KEY, listed
 
 RESOLVABLE = ["moonshot-v1-32k", "kimi-k2.6"]
@@ -122,14 +123,9 @@ async def test_cached_lookup_resolves_once(kimi, kimi_server, moonshot, base_url
     assert len(moonshot.to(f"{base_url}/models", "GET")) <= 1
 
 
-@pytest.mark.behavior("RESOLVE-BYOK")
-async def test_stored_kimi_provider_is_listed_beside_the_environment_one(kimi, kimi_server, base_url):
-    """A Kimi provider stored by a user (category byok) is listed beside the environment one.
-
-    If this fails: `get_enabled_providers_async` should return the environment providers
-    and the stored ones (`provider_manager.list_providers_async` cast to their subtype),
-    with `cast_to_subtype` knowing the Kimi type.
-    """
+@pytest.fixture
+async def stored_kimi_provider(kimi, kimi_server, base_url):
+    """A Kimi provider stored by the user (category byok) with a key of its own; deleted afterwards."""
     from letta.schemas.providers import ProviderCreate
 
     server, actor, _ = kimi_server
@@ -138,11 +134,45 @@ async def test_stored_kimi_provider_is_listed_beside_the_environment_one(kimi, k
         ProviderCreate(name=name, provider_type=kimi.provider_type, api_key=OTHER_KIMI_KEY, base_url=base_url), actor=actor
     )
     try:
-        providers = await server.get_enabled_providers_async(actor)
-        by_name = {p.name: p for p in providers}
-        assert kimi.provider_name in by_name, "the environment Kimi provider disappeared"
-        assert name in by_name, "the stored Kimi provider is not listed"
-        assert by_name[name].provider_category == kimi.provider_category_byok
-        assert isinstance(by_name[name], kimi.provider_class), "a stored Kimi provider should come back as the Kimi provider class"
+        yield name
     finally:
         await server.provider_manager.delete_provider_by_id_async(stored.id, actor=actor)
+
+
+@pytest.mark.behavior("RESOLVE-BYOK")
+async def test_stored_kimi_provider_is_listed_beside_the_environment_one(kimi, kimi_server, stored_kimi_provider):
+    """A Kimi provider stored by a user (category byok) is listed beside the environment one.
+
+    If this fails: `get_enabled_providers_async` should return the environment providers
+    and the stored ones (`provider_manager.list_providers_async` cast to their subtype),
+    with `cast_to_subtype` knowing the Kimi type.
+    """
+    server, actor, _ = kimi_server
+    by_name = {p.name: p for p in await server.get_enabled_providers_async(actor)}
+    assert kimi.provider_name in by_name, "the environment Kimi provider disappeared"
+    assert stored_kimi_provider in by_name, "the stored Kimi provider is not listed"
+    assert by_name[stored_kimi_provider].provider_category == kimi.provider_category_byok
+    assert isinstance(by_name[stored_kimi_provider], kimi.provider_class), "a stored Kimi provider should come back as the Kimi provider class"
+
+
+@pytest.mark.behavior("ROUTE-KEY")
+async def test_a_stored_providers_model_is_called_with_its_own_key(kimi, kimi_server, stored_kimi_provider):
+    """A model of a user's stored Kimi provider is called with that provider's key, not the environment's.
+
+    Checked on `_prepare_client_kwargs_async`, the path Letta's agent loop takes (upstream
+    0.16.8's synchronous BYOK lookup has no database session at all).
+    If this fails: for a config whose `provider_category` is `byok`, `KimiClient` must take
+    the key from the stored provider (`get_byok_overrides_async`) before the settings or
+    `KIMI_API_KEY`; otherwise a user's requests are billed to the deployment's key.
+    """
+    server, actor, _ = kimi_server
+    if stored_kimi_provider not in {p.name for p in await server.get_enabled_providers_async(actor)}:
+        pytest.skip("precondition not met: the stored Kimi provider is not enabled (judged by RESOLVE-BYOK)")
+    handle = f"{stored_kimi_provider}/moonshot-v1-32k"
+    try:
+        config = await server.get_llm_config_from_handle_async(actor=actor, handle=handle)
+    except Exception as e:
+        pytest.skip(f"precondition not met: {handle} does not resolve ({type(e).__name__}; judged by RESOLVE-*)")
+    assert config.provider_category == kimi.provider_category_byok, f"{handle} should resolve to a byok config"
+    kwargs = await maybe_await(kimi.client_class(actor=actor)._prepare_client_kwargs_async(config))
+    assert kwargs["api_key"] == OTHER_KIMI_KEY, "the stored provider's key must be used"
