@@ -165,12 +165,12 @@ def hand_made(key: str, old: str, new: str) -> Mutant:
 
 
 KILLED = ("provider-901", "KIMI_DEFAULT_CONTEXT_WINDOW = 8192", "KIMI_DEFAULT_CONTEXT_WINDOW = 8193")
-EQUIVALENT = ("provider-902", "stacklevel=2", "stacklevel=3")
+EQUIVALENT = ("provider-902", "is_embedding: bool = False", "is_embedding: bool = True")
 
 
 @pytest.mark.parametrize(("runner", "cases"), [("fork", [KILLED, EQUIVALENT]), ("subprocess", [KILLED])])
 def test_a_runner_kills_a_real_mutant_and_spares_an_equivalent_one(tmp_path, runner, cases):
-    """Against reference-0.11.7: the 8192 default changed is killed by LIST-CONTEXT; a warning's stacklevel survives.
+    """Against reference-0.11.7: the 8192 default changed is killed by LIST-CONTEXT; get_handle's unread is_embedding default survives.
 
     If this fails: the runner does not run the mutated file (the fork server's reload, a stale
     .pyc, the scratch overlay) or judges the run wrongly; the logs are in the test's tmp_path.

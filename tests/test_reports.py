@@ -139,10 +139,10 @@ def test_the_markdown_summary_of_a_build_without_kimi_says_so(no_kimi):
 
 def test_the_markdown_summary_renders_any_verdict():
     """An unknown verdict value (a newer report) still renders, and Markdown in values is escaped."""
-    md = summary_md.render({"verdict": "upstream-unavailable", "behaviors": {"LIST-PREFIX": "upstream-unavailable"},
+    md = summary_md.render({"verdict": "from-a-newer-kit", "behaviors": {"LIST-PREFIX": "from-a-newer-kit"},
                             "levels": {"LIST-PREFIX": "MUST"}, "build": {"letta_path": "/a|b"},
                             "findings": {"ENABLE-FLAG": ["a | b"]}})
-    assert "| LIST-PREFIX | MUST | ❔ upstream-unavailable |" in md
+    assert "| LIST-PREFIX | MUST | ❔ from-a-newer-kit |" in md
     assert "a \\| b" in md
 
 
