@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from kimi_conformance import builds  # noqa: E402
 
-RANDOM = ["-p", "randomly"]  # pytest-randomly, disabled by default in pyproject.toml's addopts
+RANDOM = ["-p", "pytest_randomly"]  # by module: off by default (addopts -p no:randomly), and the launcher loads plugins by name
 
 
 def suite_run(build: str, seed: int, out: Path) -> dict[str, str]:

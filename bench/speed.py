@@ -4,7 +4,8 @@
 
 For each build (default: both reference builds): the floor is
 `python -c "from letta.server.server import SyncServer"` in the build's environment;
-the suite is `python -m pytest suites` there, serially and with `-n 2`. Each figure is
+the suite is pytest on `suites/` there as the launcher runs it (plugins loaded by name),
+serially and with `-n 2`. Each figure is
 the best of ``--repeat`` runs, the runs interleaved so that a busy machine weighs on
 floor and suite alike. Peak memory is the largest resident set of any process of the
 run. The verdict matrix's total time is read from reports/matrix/score.json (written
@@ -26,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kimi_conformance import builds  # noqa: E402
+from kimi_conformance import builds, cli  # noqa: E402
 
 SUITE_TARGET, MATRIX_TARGET_S = 1.5, 15 * 60
 # Runs a command and prints its wall time and the peak RSS (KiB) of it and its descendants.
@@ -49,13 +50,12 @@ def bench_build(name: str, repeat: int) -> dict:
     build = builds.ensure_build(name)
     py = str(build.python)
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "HOME": home, "PYTHONPATH": os.pathsep.join([*build.pythonpath(), str(ROOT)])}
         report = ["--conformance-report", str(Path(home) / "r.json"), "-q", "-p", "no:warnings"]
-        commands = {
-            "floor": [py, "-c", "from letta.server.server import SyncServer"],
-            "serial": [py, "-m", "pytest", "suites", *report],
-            "parallel": [py, "-m", "pytest", "suites", "-n", "2", *report],
-        }
+        # the suites as the launcher (`python3 -m kimi_conformance run`) runs them
+        serial, env = cli.suite_invocation(py, ["suites", *report], build.pythonpath())
+        parallel, _ = cli.suite_invocation(py, ["suites", "-n", "2", *report], build.pythonpath())
+        env["HOME"] = home
+        commands = {"floor": [py, "-c", "from letta.server.server import SyncServer"], "serial": serial, "parallel": parallel}
         runs: dict[str, list[tuple[float, int]]] = {k: [] for k in commands}
         for _ in range(repeat):
             for key, cmd in commands.items():

@@ -19,10 +19,30 @@ KIT_ROOT = builds.KIT_ROOT
 SELFTEST_BUILD = "reference-0.11.7"
 
 
-def _exec(python: Path | str, args: list[str], pythonpath: list[str]) -> int:
+# The plugins the suites use, loaded by name, with pytest's entry-point autoload off: it
+# would read the metadata of every distribution of a Letta environment (~250) and import
+# every plugin they bring, about a second per run. KIMI_KIT_PLUGIN_AUTOLOAD=1 (or a
+# PYTEST_DISABLE_PLUGIN_AUTOLOAD of your own) keeps pytest's autoload.
+SUITE_PLUGINS = ("pytest_asyncio.plugin", "xdist.plugin", "xdist.looponfail", "allure_pytest.plugin", "respx.plugin")
+
+
+def suite_invocation(python: Path | str, args: list[str], pythonpath: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The command and environment that run pytest on the suites in a build's environment."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([*pythonpath, str(KIT_ROOT)])
-    cmd = [str(python), "-m", "pytest", *args]
+    plugins: list[str] = []
+    if env.get("KIMI_KIT_PLUGIN_AUTOLOAD") != "1" and "PYTEST_DISABLE_PLUGIN_AUTOLOAD" not in env:
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        plugins = [arg for name in SUITE_PLUGINS for arg in ("-p", name)]
+    return [str(python), "-m", "pytest", *plugins, *args], env
+
+
+def _exec(python: Path | str, args: list[str], pythonpath: list[str], suites: bool = True) -> int:
+    if suites:
+        cmd, env = suite_invocation(python, args, pythonpath)
+    else:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([*pythonpath, str(KIT_ROOT)])}
+        cmd = [str(python), "-m", "pytest", *args]
     sys.stdout.flush()
     sys.stderr.flush()
     os.chdir(KIT_ROOT)
@@ -81,7 +101,7 @@ def _selftest(argv: list[str]) -> int:
     tests = [] if _names_paths_in(argv, "tests") else ["tests"]
     # Not the kit's plugin: neither by module nor by its entry point's name (an editable
     # install, e.g. tox -e own-build, leaves kimi_conformance.egg-info in the checkout).
-    return _exec(build.python, [*tests, "-p", "no:kimi_conformance", "-p", "no:kimi_conformance.plugin", *argv], [])
+    return _exec(build.python, [*tests, "-p", "no:kimi_conformance", "-p", "no:kimi_conformance.plugin", *argv], [], suites=False)
 
 
 def _matrix(argv: list[str]) -> int:

@@ -143,15 +143,16 @@ def construct_server(server_class):
     return server_class()
 
 
-async def start_server(server_class, *, sync_base_providers: bool = True):
-    """A constructed server plus its default actor, bootstrapped like its startup would."""
+async def start_server(server_class, *, sync_base_providers: bool = True, sync_models: bool = True):
+    """A constructed server plus its default actor, bootstrapped like its startup would
+    (without the model sync into the database, where ``sync_models`` is false)."""
     server = construct_server(server_class)
     actor = await default_actor(server)
     manager = getattr(server, "provider_manager", None)
     if sync_base_providers and hasattr(manager, "sync_base_providers"):
         # 0.16 keeps base providers in the database and syncs their models at startup
         await manager.sync_base_providers(base_providers=server._enabled_providers, actor=actor)
-        if hasattr(server, "_sync_provider_models_async"):
+        if sync_models and hasattr(server, "_sync_provider_models_async"):
             server.default_user = actor
             await server._sync_provider_models_async()
     return server, actor

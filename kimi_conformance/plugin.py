@@ -6,6 +6,7 @@ the ``pytest11`` entry point (installed).
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -188,8 +189,13 @@ class KitPlugin:
         """An xdist worker's isolation findings reach the controller's report."""
         self.verdicts.isolation.extend(getattr(node, "workeroutput", {}).get("kimi_isolation", []))
 
+    @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.restore()
+        # The run is over: spare the interpreter's final garbage collection the whole
+        # object graph of Letta (about 2 s of a run): the frozen objects are left to the
+        # operating system. atexit handlers still run; reports are written by now.
+        gc.freeze()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -67,7 +67,26 @@ def cassette_path(name: str, directory: Path = DEFAULT_CASSETTE_DIR) -> Path:
     return directory / (name if name.endswith(".yaml") else f"{name}.yaml")
 
 
+_LOADED: dict[tuple, Cassette] = {}
+
+
 def load_cassette(path: Path) -> Cassette:
+    """A cassette, checked; parsed once per process while the file stays the same (size, mtime)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    key = (str(path), stat.st_mtime_ns, stat.st_size) if stat else None
+    if key not in _LOADED:
+        cassette = _parse_cassette(path)
+        if key is None:
+            return cassette
+        _LOADED[key] = cassette
+    cached = _LOADED[key]
+    return Cassette(cached.path, dict(cached.metadata), list(cached.interactions))
+
+
+def _parse_cassette(path: Path) -> Cassette:
     from vcr.serialize import deserialize
     from vcr.serializers import yamlserializer
 

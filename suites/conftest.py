@@ -118,10 +118,14 @@ def letta_database(kimi, kit_home) -> Path:
 
 @pytest.fixture
 def start_server(kimi, letta_database, kimi_env):
-    """Starts a server of the build in the current Kimi environment: ``server, actor = await start_server()``."""
+    """Starts a server of the build in the current Kimi environment: ``server, actor = await start_server()``.
 
-    async def start():
-        return await letta_compat.start_server(kimi.server_class)
+    ``start_server(sync_models=False)`` skips the model sync into the database that 0.16
+    servers run at startup (resolution lists models through the provider itself).
+    """
+
+    async def start(sync_models: bool = True):
+        return await letta_compat.start_server(kimi.server_class, sync_models=sync_models)
 
     return start
 

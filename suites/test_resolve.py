@@ -22,7 +22,9 @@ async def kimi_server(kimi, kimi_env, moonshot, base_url, start_server, make_pro
     moonshot.serve("models/current", base_url)
     kimi_env.api_key(KIMI_KEY)
     kimi_env.base_url(base_url)
-    server, actor = await start_server()
+    # Resolution lists models through the provider (RESOLVE-CACHE counts those requests):
+    # the startup's model sync into the database (0.16) is not needed here.
+    server, actor = await start_server(sync_models=False)
     enabled = [p for p in await server.get_enabled_providers_async(actor) if p.name == kimi.provider_name]
     if not enabled or getattr(enabled[0], "base_url", "").rstrip("/") != base_url:
         found = [(p.name, getattr(p, "base_url", None)) for p in enabled]
