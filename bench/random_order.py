@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from kimi_conformance import builds  # noqa: E402
 
-RANDOM = ["-p", "pytest_randomly"]  # by module: off by default (addopts -p no:randomly), and the launcher loads plugins by name
+RANDOM = ["-p", "randomly"]  # pytest-randomly, off by default (addopts: -p no:randomly)
 
 
 def suite_run(build: str, seed: int, out: Path) -> dict[str, str]:

@@ -19,13 +19,10 @@ KIT_ROOT = builds.KIT_ROOT
 SELFTEST_BUILD = "reference-0.11.7"
 
 
-# The plugins the suites use, loaded by name, with pytest's entry-point autoload off: it
-# would read the metadata of every distribution of a Letta environment (~250) and import
-# every plugin they bring, about a second per run. KIMI_KIT_PLUGIN_AUTOLOAD=1 (or a
+# The suites' plugins are registered by kimi_conformance.suite_plugins, with pytest's
+# entry-point autoload off (it reads the metadata of every distribution of a Letta
+# environment, ~250: about a second per run). KIMI_KIT_PLUGIN_AUTOLOAD=1 (or a
 # PYTEST_DISABLE_PLUGIN_AUTOLOAD of your own) keeps pytest's autoload.
-SUITE_PLUGINS = ("pytest_asyncio.plugin", "xdist.plugin", "xdist.looponfail", "allure_pytest.plugin", "respx.plugin")
-
-
 def suite_invocation(python: Path | str, args: list[str], pythonpath: list[str]) -> tuple[list[str], dict[str, str]]:
     """The command and environment that run pytest on the suites in a build's environment."""
     env = dict(os.environ)
@@ -33,7 +30,7 @@ def suite_invocation(python: Path | str, args: list[str], pythonpath: list[str])
     plugins: list[str] = []
     if env.get("KIMI_KIT_PLUGIN_AUTOLOAD") != "1" and "PYTEST_DISABLE_PLUGIN_AUTOLOAD" not in env:
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-        plugins = [arg for name in SUITE_PLUGINS for arg in ("-p", name)]
+        plugins = ["-p", "kimi_conformance.suite_plugins"]
     return [str(python), "-m", "pytest", *plugins, *args], env
 
 
