@@ -25,7 +25,8 @@ SELFTEST_BUILD = "reference-0.11.7"
 # PYTEST_DISABLE_PLUGIN_AUTOLOAD of your own) keeps pytest's autoload.
 def suite_invocation(python: Path | str, args: list[str], pythonpath: list[str]) -> tuple[list[str], dict[str, str]]:
     """The command and environment that run pytest on the suites in a build's environment."""
-    env = dict(os.environ)
+    # a new pytest session: not the xdist worker or the test the launcher may be called from
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_") and k != "PYTEST_CURRENT_TEST"}
     env["PYTHONPATH"] = os.pathsep.join([*pythonpath, str(KIT_ROOT)])
     plugins: list[str] = []
     if env.get("KIMI_KIT_PLUGIN_AUTOLOAD") != "1" and "PYTEST_DISABLE_PLUGIN_AUTOLOAD" not in env:

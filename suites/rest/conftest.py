@@ -9,7 +9,6 @@ one stand-in on ``--standin-port``. A failing test gets the log of the servers i
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +125,8 @@ def rest_fleet(pytestconfig, kimi, tmp_path_factory):
             fleet.servers[KEY] = LettaUnderTest(KEY, opts.letta_url, standin, None, _client(opts.letta_url))
         else:
             # one fleet per xdist worker, each in a folder of its own
-            workdir = opts.workdir / os.environ.get("PYTEST_XDIST_WORKER", "") if opts.workdir else tmp_path_factory.mktemp("letta-rest")
+            worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "")  # this session's own xdist worker id
+            workdir = opts.workdir / worker if opts.workdir else tmp_path_factory.mktemp("letta-rest")
             configs = {KEY: {}, FLAG: {kimi.disable_env: "1"}}
             standins = {label: _standin(fleet, cassette_dir) for label in configs}
             for label, extra in configs.items():
