@@ -23,24 +23,21 @@ SELFTEST_BUILD = "reference-0.11.7"
 # entry-point autoload off (it reads the metadata of every distribution of a Letta
 # environment, ~250: about a second per run). KIMI_KIT_PLUGIN_AUTOLOAD=1 (or a
 # PYTEST_DISABLE_PLUGIN_AUTOLOAD of your own) keeps pytest's autoload.
-def suite_invocation(python: Path | str, args: list[str], pythonpath: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The command and environment that run pytest on the suites in a build's environment."""
+def suite_invocation(python: Path | str, args: list[str], pythonpath: list[str], suites: bool = True) -> tuple[list[str], dict[str, str]]:
+    """The command and environment that run pytest in a build's environment (on the suites,
+    with their plugins registered by name; else, for the kit's own tests, with pytest's autoload)."""
     # a new pytest session: not the xdist worker or the test the launcher may be called from
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_") and k != "PYTEST_CURRENT_TEST"}
     env["PYTHONPATH"] = os.pathsep.join([*pythonpath, str(KIT_ROOT)])
     plugins: list[str] = []
-    if env.get("KIMI_KIT_PLUGIN_AUTOLOAD") != "1" and "PYTEST_DISABLE_PLUGIN_AUTOLOAD" not in env:
+    if suites and env.get("KIMI_KIT_PLUGIN_AUTOLOAD") != "1" and "PYTEST_DISABLE_PLUGIN_AUTOLOAD" not in env:
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         plugins = ["-p", "kimi_conformance.suite_plugins"]
     return [str(python), "-m", "pytest", *plugins, *args], env
 
 
 def _exec(python: Path | str, args: list[str], pythonpath: list[str], suites: bool = True) -> int:
-    if suites:
-        cmd, env = suite_invocation(python, args, pythonpath)
-    else:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([*pythonpath, str(KIT_ROOT)])}
-        cmd = [str(python), "-m", "pytest", *args]
+    cmd, env = suite_invocation(python, args, pythonpath, suites)
     sys.stdout.flush()
     sys.stderr.flush()
     os.chdir(KIT_ROOT)

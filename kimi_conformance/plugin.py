@@ -89,10 +89,11 @@ class KitPlugin:
 
     def check_inputs(self) -> None:
         """The report path and the cassettes, before any test runs (one usage error each)."""
+        if self.is_worker:  # the controller checked them before starting the workers
+            return
         directory = self.config.getoption("kimi_cassette_dir")
         try:
-            if not self.is_worker:
-                check_report_path(self.report_path)
+            check_report_path(self.report_path)
             check_cassette_dir(Path(directory) if directory else DEFAULT_CASSETTE_DIR)
         except InputError as e:
             raise pytest.UsageError(str(e)) from None
