@@ -21,13 +21,42 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
+from kimi_conformance.exitcodes import EXIT_USAGE
+
+INSTALLED_KIT = "share/kimi-conformance"  # where `pip install <kit>` puts the checkout layout (setup.py)
+
+
+def _kit_root() -> Path:
+    """The kit's tree (suites/, cassettes/, fixtures/, conftest.py): the checkout this module lies
+    in, else the copy an installed kit carries under <prefix>/share/kimi-conformance."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "fixtures" / "builds" / "builds.toml").is_file():
+        return here
+    candidates = [Path(sys.prefix) / INSTALLED_KIT]
+    try:
+        from importlib.metadata import PackageNotFoundError, distribution
+
+        for file in distribution("kimi-conformance").files or []:
+            if str(file).replace("\\", "/").endswith(f"{INSTALLED_KIT}/conftest.py"):
+                candidates.insert(0, Path(file.locate()).resolve().parent)
+                break
+    except (ImportError, PackageNotFoundError):
+        pass
+    for candidate in candidates:
+        if (candidate / "fixtures" / "builds" / "builds.toml").is_file():
+            return candidate
+    return here
+
+
+KIT_ROOT = _kit_root()
 FIXTURES = KIT_ROOT / "fixtures"
 RECIPE_FILE = FIXTURES / "builds" / "builds.toml"
 REFERENCE_DIR = FIXTURES / "builds" / "reference"
@@ -41,11 +70,40 @@ class BuildError(RuntimeError):
 
 
 def build_root() -> Path:
-    return Path(os.environ.get("KIMI_KIT_BUILDS", KIT_ROOT / ".builds")).resolve()
+    return Path(os.environ.get("KIMI_KIT_BUILDS") or KIT_ROOT / ".builds").resolve()
+
+
+def check_build_root() -> Path:
+    """The folder builds go to, made if missing; a BuildError naming KIMI_KIT_BUILDS if unusable."""
+    root = build_root()
+    named = "KIMI_KIT_BUILDS" if os.environ.get("KIMI_KIT_BUILDS") else "the kit's .builds folder"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BuildError(f"cannot make builds in {root} ({named}): {e.strerror or e}") from None
+    if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
+        raise BuildError(f"cannot make builds in {root} ({named}): not a writable folder")
+    return root
 
 
 def log(message: str) -> None:
     print(f"[kimi-kit build] {message}", file=sys.stderr, flush=True)
+
+
+class Steps:
+    """Progress of a build: each step's name when it starts and its elapsed time when it ends
+    (plain lines: they read the same on a TTY, in a CI log and in a captured pipe)."""
+
+    def __init__(self, title: str):
+        self.title = title
+        self.start = time.monotonic()
+
+    @contextlib.contextmanager
+    def step(self, name: str):
+        began = time.monotonic()
+        log(f"{self.title}: {name} ...")
+        yield
+        log(f"{self.title}: {name} done ({time.monotonic() - began:.1f} s; {time.monotonic() - self.start:.1f} s in all)")
 
 
 # --------------------------------------------------------------------------------------
@@ -129,7 +187,9 @@ def all_builds() -> dict[str, Build]:
 def get_build(name: str) -> Build:
     builds = all_builds()
     if name not in builds:
-        raise BuildError(f"unknown build {name!r}; known builds: {', '.join(sorted(builds))}")
+        known = [n for n in sorted(builds) if builds[n].kind in ("reference", "upstream")]
+        raise BuildError(f"unknown build {name!r} (known: {', '.join(known)} and {len(builds) - len(known)} variants and defects; "
+                         "`build --list` lists them all)")
     return builds[name]
 
 
@@ -143,10 +203,15 @@ def env_dir(version: str) -> Path:
 
 @contextlib.contextmanager
 def _locked(name: str):
-    root = build_root()
-    root.mkdir(parents=True, exist_ok=True)
+    root = check_build_root()
     with open(root / f".lock-{name}", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for another kit process that is making {name} (lock {root / f'.lock-{name}'}) ...")
+            began = time.monotonic()
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            log(f"the other kit process finished {name} ({time.monotonic() - began:.0f} s waited)")
         try:
             yield
         finally:
@@ -180,12 +245,89 @@ def _write_marker(path: Path, digest: str, **extra) -> None:
     path.write_text(json.dumps({"digest": digest, **extra}, indent=2))
 
 
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _run(cmd: list[str], **kw) -> None:
+    """Run a build tool in a process group of its own, which is ended (with every worker it
+    started: uv's resolver, compileall's pool) when the launcher gets any signal or fails."""
     shown = " ".join(str(c) for c in cmd)
-    result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
-        raise BuildError(f"command failed ({result.returncode}): {shown}\n{tail}")
+    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, **kw)
+
+    def end_group(signum, frame):
+        _kill_group(proc)
+        signal.signal(signum, previous[signum])
+        os.kill(os.getpid(), signum)  # then die of the signal as we would have
+
+    previous = {sig: signal.getsignal(sig) for sig in _FORWARDED}
+    in_main = _is_main_thread()
+    if in_main:
+        for sig in _FORWARDED:
+            signal.signal(sig, end_group)
+    try:
+        output, _ = proc.communicate()
+    except BaseException:
+        _kill_group(proc)
+        raise
+    finally:
+        if in_main:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    if proc.returncode != 0:
+        tail = "\n".join((output or "").strip().splitlines()[-25:])
+        raise BuildError(f"command failed ({proc.returncode}): {shown}\n{tail}")
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            proc.wait(timeout=5)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove a build's tree; a failure is a BuildError naming it (never a traceback)."""
+    if not path.exists() and not path.is_symlink():
+        return
+    try:
+        shutil.rmtree(path)
+    except OSError as e:
+        raise BuildError(f"cannot remove {path} to remake it: {e.strerror or e}; remove it by hand") from None
+
+
+def sweep_stale(folder: Path) -> None:
+    """Remove `.NAME.PID.new/.old` trees that interrupted launchers left (their process is gone)."""
+    if not folder.is_dir():
+        return
+    for stale in folder.glob(".*.*.*"):
+        name, _, rest = stale.name[1:].rpartition(".")
+        pid = name.rpartition(".")[2]
+        if rest not in ("new", "old") or not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def uv_executable() -> str:
@@ -231,21 +373,25 @@ def ensure_env(version: str) -> Path:
             _write_marker(marker, digest, letta_digest=letta_digest, requirement=spec["requirement"], exclude_newer=spec["exclude_newer"])
             return target
         log(f"creating environment for Letta {version} in {target} (uv, resolution cut off at {spec['exclude_newer']})")
-        if target.exists():
-            shutil.rmtree(target)
+        steps = Steps(f"Letta {version}")
+        _remove_tree(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "VIRTUAL_ENV": str(target)}
         env.pop("PYTHONPATH", None)
-        _run([uv, "venv", "--quiet", "--python", sys.executable, target], env=env)
         python = target / "bin" / "python"
-        _run([uv, "pip", "install", "--quiet", "--python", python, "--exclude-newer", spec["exclude_newer"], spec["requirement"]], env=env)
+        with steps.step("creating the virtualenv"):
+            _run([uv, "venv", "--quiet", "--python", sys.executable, target], env=env)
+        with steps.step(f"installing {spec['requirement']}"):
+            _run([uv, "pip", "install", "--quiet", "--python", python, "--exclude-newer", spec["exclude_newer"], spec["requirement"]], env=env)
         constraints = target / "letta-constraints.txt"
         frozen = subprocess.run([uv, "pip", "freeze", "--python", str(python)], capture_output=True, text=True, env=env, check=True)
         constraints.write_text(frozen.stdout)
-        _run([uv, "pip", "install", "--quiet", "--python", python, "-c", constraints, *kit_reqs], env=env)
-        log(f"compiling bytecode for Letta {version}")
-        _run([python, "-m", "compileall", "-q", "-j", "0", _site_packages(python)], env=env)
-        _run([python, "-c", "import letta.server.server"], env={**env, "HOME": str(target)})
+        with steps.step("installing the kit's requirements"):
+            _run([uv, "pip", "install", "--quiet", "--python", python, "-c", constraints, *kit_reqs], env=env)
+        with steps.step("compiling bytecode"):
+            _run([python, "-m", "compileall", "-q", "-j", "0", _site_packages(python)], env=env)
+        with steps.step("importing Letta's server once"):
+            _run([python, "-c", "import letta.server.server"], env={**env, "HOME": str(target)})
         _write_marker(marker, digest, letta_digest=letta_digest, requirement=spec["requirement"], exclude_newer=spec["exclude_newer"])
     return target
 
@@ -304,9 +450,22 @@ def _apply_variant(letta: Path, spec_file: Path, spec: dict, version: str) -> No
 
 
 def ensure_build(build: Build | str) -> Build:
-    """Make the build's environment and overlay if missing or out of date."""
+    """Make the build's environment and overlay if missing or out of date.
+
+    Any failure (including the file system's) is a BuildError naming what failed."""
+    try:
+        return _ensure_build(build)
+    except OSError as e:
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        raise BuildError(f"cannot make {getattr(build, 'name', build)} under {build_root()}: {e.strerror or e}{where}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise BuildError(f"the kit's build recipes cannot be read: {e}") from None
+
+
+def _ensure_build(build: Build | str) -> Build:
     if isinstance(build, str):
         build = get_build(build)
+    check_build_root()
     ensure_env(build.version)
     if not build.has_overlay:
         return build
@@ -321,22 +480,29 @@ def ensure_build(build: Build | str) -> Build:
         if _read_marker(marker) == digest:
             return build
         log(f"making overlay {build.name}")
+        steps = Steps(build.name)
+        sweep_stale(build.overlay_dir.parent)
         # Made beside its place and swapped in, so that a kit running on the old tree
         # never sees a half-made one.
         fresh = build.overlay_dir.with_name(f".{build.name}.{os.getpid()}.new")
         shutil.rmtree(fresh, ignore_errors=True)
         letta = fresh / "letta"
-        shutil.copytree(installed_letta_dir(build.version), letta)
         try:
-            _load_reference_recipe().apply(letta, build.version)
-            if build.spec_file:
-                _apply_variant(letta, build.spec_file, build.spec, build.version)
-            if build.spec.get("binding"):
-                (fresh / BINDING_FILE_NAME).write_text(build.spec["binding"])
-            _run([build.python, "-m", "compileall", "-q", "-j", "0", letta])
-        except Exception as e:
+            with steps.step("copying the installed letta/ tree"):
+                shutil.copytree(installed_letta_dir(build.version), letta)
+            with steps.step("applying the reference Kimi provider" + (f" and {build.spec_file.name}" if build.spec_file else "")):
+                _load_reference_recipe().apply(letta, build.version)
+                if build.spec_file:
+                    _apply_variant(letta, build.spec_file, build.spec, build.version)
+                if build.spec.get("binding"):
+                    (fresh / BINDING_FILE_NAME).write_text(build.spec["binding"])
+            with steps.step("compiling bytecode"):
+                _run([build.python, "-m", "compileall", "-q", "-j", "0", letta])
+        except BaseException as e:
             shutil.rmtree(fresh, ignore_errors=True)
-            raise BuildError(f"could not make {build.name}: {e}") from e
+            if isinstance(e, Exception) and not isinstance(e, BuildError):
+                raise BuildError(f"could not make {build.name}: {e}") from e
+            raise
         _write_marker(fresh / marker.name, digest, build=build.name, kind=build.kind)
         _swap_in(fresh, build.overlay_dir)
     return build
@@ -344,16 +510,21 @@ def ensure_build(build: Build | str) -> Build:
 
 def _swap_in(fresh: Path, target: Path) -> None:
     old = target.with_name(f".{target.name}.{os.getpid()}.old")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(fresh, target)
+    try:
+        if target.exists():
+            os.replace(target, old)
+        os.replace(fresh, target)
+    except OSError as e:
+        raise BuildError(f"cannot put the new {target.name} in place at {target}: {e.strerror or e}") from None
     shutil.rmtree(old, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="kimi_conformance build", description="Make build targets under .builds/.")
+    from kimi_conformance.cli import KitArgumentParser
+
+    parser = KitArgumentParser(prog="kimi_conformance build", description="Make build targets under .builds/.")
     parser.add_argument("names", nargs="*", help="builds to make (default: the reference build); 'all' for every build")
     parser.add_argument("--list", action="store_true", help="list the known builds and exit")
     args = parser.parse_args(argv)
@@ -370,6 +541,6 @@ def main(argv: list[str]) -> int:
             b = ensure_build(name)
             print(f"{b.name}: python={b.python} overlay={b.overlay_dir if b.has_overlay else '-'}")
     except BuildError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        print(f"ERROR: {e}", file=sys.stderr)
+        return EXIT_USAGE
     return 0

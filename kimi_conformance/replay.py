@@ -25,6 +25,7 @@ from typing import Callable
 import httpx
 import respx
 
+from kimi_conformance.inputs import UnreadableCassette, read_cassette_text
 from kimi_conformance.redact import find_secrets
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
@@ -91,11 +92,9 @@ def _parse_cassette(path: Path) -> Cassette:
     from vcr.serializers import yamlserializer
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CassetteError(f"cassette {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise CassetteError(f"cassette {path} cannot be read: {e}") from None
+        text = read_cassette_text(path)  # a small regular file of shallow YAML (inputs.py)
+    except UnreadableCassette as e:
+        raise CassetteError(str(e)) from None
     secrets = find_secrets(text)
     if secrets:
         where = ", ".join(f"line {n}: {excerpt}" for n, excerpt in secrets[:3])
