@@ -6,8 +6,11 @@ the ``pytest11`` entry point (installed).
 
 from __future__ import annotations
 
+import atexit
 import gc
+import importlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -45,6 +48,10 @@ class KitPlugin:
         self.saved_home = os.environ.get("HOME")
         self.home = Path(tempfile.mkdtemp(prefix="kimi-kit-home-"))
         os.environ["HOME"] = str(self.home)
+        # Libraries Letta imports (composio) write into the HOME they saw at import from their own
+        # atexit handlers; registered before them, this removal runs after them (atexit is LIFO).
+        atexit.register(shutil.rmtree, self.home, True)
+        self.selection = behavior_selection(config.getoption("kimi_behavior") or [])
         self.environ_at_start: dict[str, str] = {}
         self.interrupted = False
 
@@ -74,6 +81,7 @@ class KitPlugin:
             raise pytest.UsageError(f"letta cannot be imported in this environment ({type(e).__name__}: {e})") from None
         self.build.letta_version = getattr(letta, "__version__", None)
         self.build.letta_path = str(Path(letta.__file__).parent)
+        self.check_letta_server()
         try:
             self.binding.check_declared()
         except binding_mod.BindingConfigError as e:
@@ -86,6 +94,21 @@ class KitPlugin:
                 f"this build has no Kimi provider: looked for {looked} "
                 f"in letta {self.build.letta_version} at {self.build.letta_path} ({e.reason})"
             )
+
+    def check_letta_server(self) -> None:
+        """Letta's server module imports here, or the reason is this environment (a third-party
+        module missing, a LETTA_* database setting): one usage error, never a contract verdict.
+        A failure inside the build's own code (letta.*) is left for the suites to judge."""
+        if self.is_worker:
+            return
+        try:
+            importlib.import_module("letta.server.server")
+        except ModuleNotFoundError as e:
+            problem = environment_problem(e, self.build.letta_version, os.environ)
+            if problem:
+                raise pytest.UsageError(problem) from None
+        except Exception:
+            pass  # the build's code: the suites say which promise it breaks
 
     def check_inputs(self) -> None:
         """The report path and the cassettes, before any test runs (one usage error each)."""
@@ -104,6 +127,12 @@ class KitPlugin:
         self.environ_at_start = dict(os.environ)
 
     def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
+        if self.selection is not None:  # --behavior: only the tests of the selected IDs
+            kept = [item for item in items if _selected(item, self.selection)]
+            dropped = [item for item in items if item not in kept]
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
+                items[:] = kept
         for item in items:
             marks = list(item.iter_markers("behavior"))
             if not marks:
@@ -180,6 +209,8 @@ class KitPlugin:
         for line in self.verdicts.summary_lines(self.build):
             bad = line.endswith(" fail") or line.startswith("VERDICT: non-conformant") or line.startswith("VERDICT: this build")
             terminalreporter.write_line(line, red=bad, green=line.endswith(" pass"), yellow=line.endswith(" warn"))
+        if self.verdicts.overall() == "untested" and config.getoption("keyword", None):
+            terminalreporter.write_line("hint: -k matches test names, not behaviour IDs; select by ID with --behavior ID (README: Selecting behaviours)", yellow=True)
         for change in sorted(set(self.verdicts.isolation)):
             terminalreporter.write_line(f"WARNING: the run did not restore its process: {change}", yellow=True)
         terminalreporter.write_line(f"JSON report: {self.report_path}")
@@ -207,6 +238,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="TOML file declaring where the build keeps its Kimi implementation (see README)")
     group.addoption("--cassette-dir", dest="kimi_cassette_dir", metavar="DIR", default=None,
                     help="folder of Moonshot cassettes (default: the kit's cassettes/)")
+    group.addoption("--behavior", dest="kimi_behavior", metavar="ID", action="append", default=None,
+                    help="run only the tests of these behaviour IDs (repeatable): an ID (LIST-PREFIX), a group prefix "
+                         "(LIST, AUTH) or an expression over them ('LIST and not LIST-FIELDS'); the verdict of a "
+                         "partial run says how many MUST behaviours were not checked, never 'conformant'")
     parser.addini("kimi_binding", "binding TOML file (same as --binding), relative to the rootdir", default="")
 
 
@@ -228,6 +263,75 @@ def environment_changes(before: dict[str, str], after: dict[str, str]) -> list[s
     return [f"environment: {k} added" for k in sorted(after.keys() - before.keys())] + [
         f"environment: {k} removed" for k in sorted(before.keys() - after.keys())
     ] + [f"environment: {k} changed" for k in changed]
+
+
+_ID_TOKEN = re.compile(r"\s*(\(|\)|[A-Za-z0-9][A-Za-z0-9-]*)")
+
+
+def behavior_selection(values: list[str]) -> list[str] | None:
+    """The ``--behavior`` values as Python boolean expressions over IDs (None: no selection).
+
+    Each value is an ID, a prefix of IDs (``LIST`` = every ``LIST-*``) or an expression with
+    ``and``/``or``/``not`` and parentheses; the values are alternatives. An unknown ID is a usage error."""
+    if not values:
+        return None
+    compiled = []
+    for value in values:
+        parts, pos = [], 0
+        while pos < len(value.rstrip()):
+            match = _ID_TOKEN.match(value, pos)
+            if not match:
+                raise pytest.UsageError(f"--behavior {value!r}: cannot read it at {value[pos:]!r} (IDs, and, or, not, parentheses)")
+            token, pos = match.group(1), match.end()
+            if token in ("(", ")", "and", "or", "not"):
+                parts.append(token)
+            elif any(bid == token.upper() or bid.startswith(token.upper() + "-") for bid in BEHAVIORS):
+                parts.append(f"_match({token.upper()!r})")
+            else:
+                raise pytest.UsageError(f"--behavior {value!r}: {token!r} is no behaviour ID or prefix of one "
+                                        f"(IDs: {', '.join(BEHAVIORS)})")
+        expression = " ".join(parts)
+        try:
+            compile(expression, "--behavior", "eval")
+        except SyntaxError:
+            raise pytest.UsageError(f"--behavior {value!r}: not a well-formed expression over IDs") from None
+        compiled.append(expression)
+    return compiled
+
+
+def _selected(item: pytest.Item, selection: list[str]) -> bool:
+    marks = list(item.iter_markers("behavior"))
+    if len(marks) != 1 or not marks[0].args:
+        return False
+    bid = marks[0].args[0]
+    scope = {"__builtins__": {}, "_match": lambda token: bid == token or bid.startswith(token + "-")}
+    return any(eval(expression, scope) for expression in selection)  # noqa: S307 (built from checked tokens only)
+
+
+# What a missing module means for the user, by the module (Letta's optional extras).
+_EXTRAS = {"asyncpg": "postgres", "pgvector": "postgres", "psycopg2": "postgres", "psycopg": "postgres", "pg8000": "postgres",
+           "redis": "redis", "sqlite_vec": "sqlite"}
+_DATABASE_VARIABLES = re.compile(r"^LETTA_(PG_|DATABASE|DB_|REDIS_)")
+
+
+def environment_problem(error: ModuleNotFoundError, letta_version: str | None, environ) -> str | None:
+    """The one line for a module Letta's server needs but this environment lacks (None: the missing
+    module is part of letta itself, so the build's code is what is broken)."""
+    missing = (error.name or "").split(".")[0]
+    if not missing or missing == "letta":
+        return None
+    why = []
+    settings = sorted(k for k in environ if _DATABASE_VARIABLES.match(k))
+    if settings:
+        one = len(settings) == 1
+        why.append(f"{', '.join(settings)} in the environment {'points' if one else 'point'} Letta at that database; "
+                   f"unset {'it' if one else 'them'} for a replay run")
+    if missing in _EXTRAS:
+        minor = ".".join((letta_version or "").split(".")[:2]) or "this version"
+        why.append(f"Letta {minor} needs the `{_EXTRAS[missing]}` extra: pip install 'letta[{_EXTRAS[missing]}]=={letta_version}'"
+                   if letta_version else f"Letta needs the `{_EXTRAS[missing]}` extra")
+    hint = f" ({'; '.join(why)})" if why else ""
+    return f"Letta's server cannot be imported in this environment: No module named {missing!r}{hint}"
 
 
 def _truthy(value) -> bool:

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kimi_conformance import __version__
-from kimi_conformance.contract import BEHAVIORS
+from kimi_conformance.contract import BEHAVIORS, MUST
 
 PASS, FAIL, WARN, NA = "pass", "fail", "warn", "not-applicable"
+PARTIAL = "partial"  # a selected part passed, but some MUST behaviours were not checked (never "conformant")
 UNAVAILABLE = "upstream-unavailable"  # live mode: the live API could not answer (neither pass nor fail)
 _RANK = {NA: 0, PASS: 1, UNAVAILABLE: 2, WARN: 3, FAIL: 4}
 
@@ -73,9 +74,15 @@ class Verdicts:
             return "non-conformant"
         if any(v == UNAVAILABLE for v in verdicts.values()):
             return UNAVAILABLE
+        if self.not_checked():
+            return PARTIAL  # a selection (-k, --behavior, a test path) left MUSTs out: no claim of conformance
         if any(v == WARN for v in verdicts.values()):
             return "conformant-with-warnings"
         return "conformant"
+
+    def not_checked(self) -> list[str]:
+        """MUST behaviours no selected test spoke about (a skipped test still counts as checked)."""
+        return [bid for bid, b in BEHAVIORS.items() if b.level == MUST and bid not in self.outcomes]
 
     def to_json(self, build: BuildIdentity) -> dict:
         return {
@@ -84,6 +91,7 @@ class Verdicts:
             "strict": self.strict,
             "verdict": self.overall(),
             "no_kimi_provider": self.no_kimi,
+            "not_checked": [] if self.no_kimi else self.not_checked(),
             "behaviors": self.behaviors(),
             "levels": {bid: b.level for bid, b in BEHAVIORS.items()},
             "failed_tests": {bid: ids for bid, ids in sorted(self.failures.items())},
@@ -110,7 +118,11 @@ class Verdicts:
             for bid, items in sorted(self.findings.items()):
                 for item in items:
                     lines.append(f"INFO {bid}: {item}")
-            lines.append(f"VERDICT: {self.overall()}" + ("" if self.strict else " (SHOULD failures are warnings; --strict makes them fail)"))
+            overall = self.overall()
+            if overall == PARTIAL:
+                missing = self.not_checked()
+                overall = f"partial: {len(missing)} MUST behaviours not checked ({', '.join(missing)})"
+            lines.append(f"VERDICT: {overall}" + ("" if self.strict else " (SHOULD failures are warnings; --strict makes them fail)"))
         lines.append(f"build: letta {build.letta_version} at {build.letta_path}; python {build.python}")
         return lines
 
