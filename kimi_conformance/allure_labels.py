@@ -41,6 +41,7 @@ def behavior_marks(item: pytest.Item, behavior: Behavior) -> list:
         allure.severity(SEVERITY[behavior.level]),
         allure.description(description(item, behavior)),
         *(allure.link(url, name=name) for name, url in guide_links.links(behavior.guide)),
+        allure.link(guide_links.contract_link(behavior.id)[1], name=guide_links.contract_link(behavior.id)[0]),
     ]
     return [m for m in marks if isinstance(m, pytest.MarkDecorator)]
 

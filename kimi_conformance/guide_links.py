@@ -99,6 +99,46 @@ def links(cited: str) -> list[tuple[str, str]]:
     return [(f"guide §{s} {HEADINGS[s]}", f"{base}#{quote(anchor(s))}") for s in sections(cited)]
 
 
+CONTRACT_FILE = "CONTRACT.md"
+CONTRACT_URL_ENV = "KIMI_CONFORMANCE_CONTRACT_URL"
+_CONTRACT_SECTION = re.compile(r"^## ([A-Z]+): .*$")
+
+
+def _kit_contract() -> Path:
+    """The kit's own CONTRACT.md (checkout: top level; installed: <prefix>/share/kimi-conformance)."""
+    return Path(__file__).resolve().parent.parent / CONTRACT_FILE
+
+
+def contract_url() -> str:
+    """Where a reader finds the contract: ``KIMI_CONFORMANCE_CONTRACT_URL`` (a hosted copy, for served
+    reports), else the kit's CONTRACT.md as a ``file:`` URL, else the bare file name."""
+    configured = os.environ.get(CONTRACT_URL_ENV, "").strip()
+    if configured:
+        return configured.split("#", 1)[0]
+    path = _kit_contract()
+    return path.as_uri() if path.exists() else CONTRACT_FILE
+
+
+def contract_anchor(behavior_id: str) -> str:
+    """The anchor of the CONTRACT.md section that holds an ID (``LIST-PREFIX`` -> ``list-model-listing-...``)."""
+    group = behavior_id.split("-", 1)[0]
+    try:
+        text = _kit_contract().read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        match = _CONTRACT_SECTION.match(line)
+        if match and match.group(1) == group:
+            return re.sub(r"[^\w\- ]", "", line[3:].strip().lower()).replace(" ", "-")
+    return ""
+
+
+def contract_link(behavior_id: str) -> tuple[str, str]:
+    """``(name, url)`` of the contract's section for a behaviour ID."""
+    anchor = contract_anchor(behavior_id)
+    return f"contract {behavior_id}", contract_url() + (f"#{quote(anchor)}" if anchor else "")
+
+
 def headings_in(guide_text: str) -> dict[str, str]:
     """The numbered headings of a guide file (to check HEADINGS against it)."""
     found = {}

@@ -1,20 +1,31 @@
 """The conformance summary in Markdown, made from the JSON report (for a PR comment or a CI job summary).
 
 Written next to the JSON report (``reports/conformance.json`` -> ``reports/conformance.md``):
-a one-line badge with the verdict, a table (behaviour, level, verdict), the failing
-tests of each red behaviour, and the INFO findings.
+a one-line badge with the verdict, a table (behaviour, level, verdict), per red behaviour
+the promise (linked to the kit's CONTRACT.md, or the URL in KIMI_CONFORMANCE_CONTRACT_URL),
+the failing cases and the fix hint (the "If this fails:" of the failing test's docstring),
+and the INFO findings.
 
 ``python -m kimi_conformance.summary_md REPORT.json`` writes it for an existing report.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import sys
+from functools import lru_cache
 from pathlib import Path
 
+from kimi_conformance import guide_links
+from kimi_conformance.contract import BEHAVIORS
 from kimi_conformance.exitcodes import EXIT_USAGE
+from kimi_conformance.inputs import summary_path_for
+
+KIT_ROOT = Path(__file__).resolve().parent.parent  # where the suites' node ids are relative to
+MAX_CASES = 3  # failing cases shown per red behaviour (the rest counted)
 
 ICONS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "upstream-unavailable": "🌐", "not-applicable": "➖"}
 BADGES = {
@@ -24,6 +35,7 @@ BADGES = {
     "no-kimi-provider": "⛔ no Kimi provider",
     "upstream-unavailable": "🌐 upstream unavailable (live API)",
     "untested": "➖ untested (no behaviour was checked)",
+    "partial": "◐ partial (some MUST behaviours were not checked)",
 }
 
 
@@ -49,6 +61,8 @@ def render(report: dict) -> str:
         lines += [f"> {_cell(report['no_kimi_provider'])}", ""]
     elif red:
         lines += [f"**Red:** {', '.join(f'**{bid}**' for bid in red)} ({len(red)} of {len(tested)} tested behaviours)", ""]
+    if report.get("not_checked"):
+        lines += [f"**Not checked** (a partial run): {', '.join(report['not_checked'])}", ""]
     else:
         lines += [f"{len(tested)} of {len(behaviors)} behaviours tested, none red.", ""]
     binding = build.get("binding", {}).get("source", "default")
@@ -63,10 +77,9 @@ def render(report: dict) -> str:
         lines.append(f"| {_cell(bid)} | {_cell(levels.get(bid, ''))} | {ICONS.get(v, '❔')} {_cell(v)} |")
     failed = report.get("failed_tests", {})
     if failed:
-        lines += ["", "### Tests that failed", ""]
+        lines += ["", "### What broke and how to fix it", ""]
         for bid, nodeids in failed.items():
-            kind = behaviors.get(bid, "")
-            lines += [f"- **{bid}** ({kind}):", *(f"  - {_code(n)}" for n in nodeids)]
+            lines += red_entry(bid, behaviors.get(bid, ""), levels.get(bid, ""), nodeids)
     findings = report.get("findings", {})
     if findings:
         lines += ["", "### INFO findings", ""]
@@ -76,8 +89,61 @@ def render(report: dict) -> str:
     return "\n".join(lines)
 
 
+def red_entry(bid: str, verdict: str, level: str, nodeids: list[str]) -> list[str]:
+    """One red (or warned) behaviour: its promise with the contract's link, the failing cases, the fix."""
+    behavior = BEHAVIORS.get(bid)
+    name, url = guide_links.contract_link(bid)
+    promise = behavior.summary if behavior else "(an ID this kit does not know)"
+    lines = [f"#### {ICONS.get(verdict, '❔')} {bid} ({_cell(level)}, {_cell(verdict)})", "",
+             f"- **Promise:** {_cell(promise)} ([{name}]({url}){'; guide ' + behavior.guide if behavior else ''})"]
+    shown = nodeids[:MAX_CASES]
+    more = f" and {len(nodeids) - len(shown)} more" if len(nodeids) > len(shown) else ""
+    lines.append(f"- **Failing case{'s' if len(nodeids) > 1 else ''}:** " + ", ".join(_code(n) for n in shown) + more)
+    hints = []
+    for nodeid in nodeids:
+        hint = fix_hint(nodeid)
+        if hint and hint not in hints:
+            hints.append(hint)
+    if hints:
+        lines.append(f"- **Fix:** {_cell(hints[0])}")
+        lines += [f"  - also: {_cell(h)}" for h in hints[1:MAX_CASES]]
+    return [*lines, ""]
+
+
+def fix_hint(nodeid: str, root: Path = KIT_ROOT) -> str | None:
+    """The "If this fails:" paragraph of the test a node id names (None if it has none)."""
+    parts = nodeid.split("::")
+    if len(parts) < 2:
+        return None
+    names = [re.sub(r"\[.*$", "", p) for p in parts[1:]]
+    return _hints_in(str(root / parts[0])).get(".".join(names))
+
+
+@lru_cache(maxsize=64)
+def _hints_in(path: str) -> dict[str, str]:
+    """Qualified test name -> its fix hint, for one test file (read once)."""
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    hints: dict[str, str] = {}
+
+    def visit(body, prefix: str) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                visit(node.body, f"{prefix}{node.name}.")
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node) or ""
+                match = re.search(r"If this fails:\s*(.+?)(?:\n\s*\n|$)", doc, re.S)
+                if match:
+                    hints[prefix + node.name] = " ".join(match.group(1).split())
+
+    visit(tree.body, "")
+    return hints
+
+
 def path_for(json_report: Path) -> Path:
-    return json_report.with_suffix(".md")
+    return summary_path_for(json_report)
 
 
 def write_next_to(json_report: Path) -> Path:

@@ -177,7 +177,7 @@ def test_every_test_is_labelled_with_group_id_severity_description_and_guide_lin
         assert defect.labels(result, "severity") == [SEVERITY[behavior.level]]
         assert behavior.summary in result["description"] and len(result["description"]) > len(behavior.summary) + 40
         urls = [link["url"] for link in result.get("links", [])]
-        assert urls == [url for _, url in guide_links.links(behavior.guide)]
+        assert urls == [*(url for _, url in guide_links.links(behavior.guide)), guide_links.contract_link(behavior.id)[1]]
         assert all("#" in url for url in urls)
 
 
