@@ -25,6 +25,7 @@ Live runs go serially (Moonshot's low tiers allow one request at a time): ``-n``
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,7 +155,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("numprocesses", None):
         raise pytest.UsageError("--live runs serially (Moonshot's low tiers allow one request at a time): drop -n/--numprocesses")
     retries, max_wait = config.getoption("kimi_live_retries"), config.getoption("kimi_live_max_wait")
-    if retries < 0 or max_wait < 0:
+    if retries < 0 or not math.isfinite(max_wait) or max_wait < 0:  # nan would switch the cap off
         raise pytest.UsageError("--live-retries and --live-max-wait must be 0 or more")
     key = os.environ.get(ENV_KEY, "").strip()
     if not key:

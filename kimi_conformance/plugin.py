@@ -114,10 +114,13 @@ class KitPlugin:
         """The report path and the cassettes, before any test runs (one usage error each)."""
         if self.is_worker:  # the controller checked them before starting the workers
             return
-        directory = self.config.getoption("kimi_cassette_dir")
+        directory = Path(self.config.getoption("kimi_cassette_dir") or DEFAULT_CASSETTE_DIR)
         try:
             check_report_path(self.report_path)
-            check_cassette_dir(Path(directory) if directory else DEFAULT_CASSETTE_DIR)
+            if getattr(self.config.option, "kimi_record", False) and not any(directory.rglob("*.yaml")):
+                directory.mkdir(parents=True, exist_ok=True)  # --live --record into a new folder: nothing to check yet
+                return
+            check_cassette_dir(directory)
         except InputError as e:
             raise pytest.UsageError(str(e)) from None
 

@@ -8,25 +8,15 @@ previous report nor the cassettes changed.
 
 from __future__ import annotations
 
-import hashlib
+import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from kit_cli import BUILD, KIT_ROOT, NEEDS_MIXED_IDS, PREVIOUS_REPORT, assert_one_usage_error, error_lines, kit, tree_digest
 
 from kimi_conformance.exitcodes import EXIT_USAGE
-
-KIT_ROOT = Path(__file__).resolve().parent.parent
-BUILD = "reference-0.11.7"
-PREVIOUS_REPORT = '{"verdict": "conformant", "note": "the previous run\'s report"}\n'
-# one small test that needs models/mixed-ids.yaml (both base URLs)
-NEEDS_MIXED_IDS = "suites/test_list.py::test_listing_a_mixed_api_answer_keeps_exactly_the_moonshot_ids"
-
-
-def tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+from kimi_conformance.inputs import MAX_CASSETTE_BYTES
 
 
 def remove_mixed_ids(cassettes: Path) -> str:
@@ -53,11 +43,40 @@ def plant_a_key(cassettes: Path) -> str:
     return "chat/tool-calls.yaml holds what looks like a live API key"
 
 
+def deeply_nested(cassettes: Path) -> str:
+    """100 KB of nested flow sequences: libyaml's composer recurses in C and would crash the interpreter."""
+    (cassettes / "models" / "mixed-ids.yaml").write_text("[" * 50_000 + "]" * 50_000)
+    return "models/mixed-ids.yaml nests deeper than"
+
+
+def a_fifo(cassettes: Path) -> str:
+    """A FIFO named *.yaml: opening it would wait for a writer forever."""
+    os.mkfifo(cassettes / "models" / "stuck.yaml")
+    return "models/stuck.yaml is not a regular file"
+
+
+def a_link_to_dev_zero(cassettes: Path) -> str:
+    """A symlink to /dev/zero: reading it would never end."""
+    (cassettes / "models" / "zero.yaml").symlink_to("/dev/zero")
+    return "models/zero.yaml is not a regular file"
+
+
+def oversized(cassettes: Path) -> str:
+    path = cassettes / "models" / "huge.yaml"
+    with path.open("wb") as f:
+        f.truncate(MAX_CASSETTE_BYTES + 1)  # sparse: costs no disk
+    return "models/huge.yaml is"
+
+
 BREAKAGES = {
     "missing-cassette": remove_mixed_ids,
     "invalid-yaml": break_yaml,
     "interactions-do-not-match": point_at_another_path,
     "live-key-in-cassette": plant_a_key,
+    "deeply-nested-yaml": deeply_nested,
+    "fifo-named-yaml": a_fifo,
+    "symlink-to-dev-zero": a_link_to_dev_zero,
+    "over-the-size-cap": oversized,
 }
 
 
@@ -69,18 +88,14 @@ def previous_report(tmp_path) -> Path:
     return report
 
 
-def run_kit(*args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "kimi_conformance", "run", "--build", BUILD, "-p", "no:warnings", "-q", *args]
-    return subprocess.run(cmd, cwd=KIT_ROOT, capture_output=True, text=True, timeout=600)
-
-
-def error_lines(done: subprocess.CompletedProcess) -> list[str]:
-    return [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("ERROR:")]
+def run_kit(*args: str, env: dict[str, str | None] | None = None):
+    return kit("run", "--build", BUILD, "-p", "no:warnings", "-q", *args, env=env)
 
 
 @pytest.mark.parametrize("breakage", list(BREAKAGES))
 def test_a_broken_cassette_is_one_usage_error_naming_its_file(tmp_path, previous_report, breakage):
-    """A missing, unparsable, mismatched or key-carrying cassette: exit 4, one ERROR line naming it.
+    """A missing, unparsable, mismatched, key-carrying, too deep, too big or not-a-file cassette:
+    exit 4, one ERROR line naming it (no crash, no hang, no endless read).
 
     The run gives no verdict on the build (a broken cassette is not a contract failure),
     leaves the previous report as it was, and never rewrites a cassette.
@@ -120,3 +135,12 @@ def test_an_unwritable_report_path_is_named_before_any_test_runs(tmp_path, where
     assert done.returncode == EXIT_USAGE and len(errors) == 1, (done.stdout + done.stderr)[-3000:]
     assert str(target) in errors[0] and "--conformance-report" in errors[0]
     assert " passed" not in done.stdout and blocker.read_text() == "keep me\n"
+
+
+def test_an_empty_cassette_folder_is_one_line_up_front(tmp_path, previous_report):
+    """`--cassette-dir` naming an empty folder: one usage error before any test (not 33 errors after 30 s)."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = run_kit(NEEDS_MIXED_IDS, "--cassette-dir", str(empty), "--conformance-report", str(previous_report))
+    assert_one_usage_error(done, str(empty), "holds no cassettes")
+    assert previous_report.read_text() == PREVIOUS_REPORT

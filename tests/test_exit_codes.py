@@ -1,0 +1,207 @@
+"""Exit codes a CI can trust: 1 means the build's Kimi code broke a promise, and only that.
+
+Everything else -- a bad option or path, no interpreter, an interpreter without pytest or
+Letta, Letta's own dependencies missing, an unusable builds folder -- is exit 4 before any
+test, with one line naming it, and leaves the previous report and the cassettes as they
+were. Most cases are refused by the launcher before any build is made or Letta imported.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from kit_cli import BUILD, KIT_ROOT, NEEDS_MIXED_IDS, PREVIOUS_REPORT, assert_one_usage_error, kit, tree_digest
+
+from kimi_conformance.exitcodes import EXIT_OK, EXIT_USAGE, TABLE
+
+
+@pytest.fixture
+def previous_report(tmp_path) -> Path:
+    report = tmp_path / "reports" / "conformance.json"
+    report.parent.mkdir()
+    report.write_text(PREVIOUS_REPORT)
+    return report
+
+
+@pytest.fixture
+def unchanged(previous_report):
+    """After the test: the previous report and the kit's cassettes are as they were."""
+    before = tree_digest(KIT_ROOT / "cassettes")
+    yield previous_report
+    assert previous_report.read_text() == PREVIOUS_REPORT
+    assert tree_digest(KIT_ROOT / "cassettes") == before
+
+
+def script(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def python_without_pytest(tmp_path: Path) -> Path:
+    """An interpreter that starts but sees no site-packages (so no pytest)."""
+    return script(tmp_path / "python-bare", f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+
+
+def python_without_letta(tmp_path: Path) -> Path:
+    """This environment's interpreter with every installed distribution but Letta."""
+    import sysconfig
+
+    shadow = tmp_path / "site-packages-without-letta"
+    shadow.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not entry.name.lower().startswith("letta"):
+            (shadow / entry.name).symlink_to(entry)
+    return script(tmp_path / "python-no-letta", f'#!/bin/sh\nPYTHONPATH="$PYTHONPATH:{shadow}" exec {sys.executable} -S "$@"\n')
+
+
+def fake_letta_checkout(tmp_path: Path, server_source: str) -> Path:
+    """A fork checkout whose letta/ imports, but whose server module runs ``server_source``."""
+    checkout = tmp_path / "fork"
+    (checkout / "letta" / "server").mkdir(parents=True)
+    (checkout / "letta" / "__init__.py").write_text('__version__ = "0.16.8"\n')
+    (checkout / "letta" / "server" / "__init__.py").write_text("")
+    (checkout / "letta" / "server" / "server.py").write_text(server_source)
+    return checkout
+
+
+# case -> (launcher arguments after `run`, what the one line says); {tmp} is the test's folder
+LAUNCHER_CASES = {
+    "python-missing": (["--python", "/nonexistent/python"], ["--python /nonexistent/python", "no such file"]),
+    "python-is-not-python": (["--python", "/bin/true"], ["--python /bin/true", "not a usable Python interpreter"]),
+    "python-is-a-folder": (["--python", "{tmp}"], ["is a folder"]),
+    "letta-path-missing": (["--python", sys.executable, "--letta-path", "/no/such/dir"], ["--letta-path /no/such/dir", "no such folder"]),
+    "letta-path-is-the-package": (["--python", sys.executable, "--letta-path", "{tmp}/fork/letta"],
+                                  ["is the letta/ package itself", "give the checkout that contains it: {tmp}/fork"]),
+    "letta-path-without-letta": (["--python", sys.executable, "--letta-path", "{tmp}"], ["has no letta/ package"]),
+    "letta-path-without-python": (["--letta-path", "{tmp}/fork"], ["--letta-path needs --python"]),
+    "unknown-build": (["--build", "nope"], ["unknown build 'nope'", "build --list"]),
+    "build-and-python": (["--build", BUILD, "--python", sys.executable], ["not allowed with argument"]),
+    "option-without-value": (["--build"], ["expected one argument"]),
+    "max-wait-nan": (["--build", BUILD, "--live-max-wait", "nan"], ["--live-max-wait 'nan'", "finite"]),
+    "retries-negative": (["--build", BUILD, "--live-retries=-1"], ["--live-retries '-1'", "0 or more"]),
+    "report-is-markdown": (["--build", BUILD, "--conformance-report", "{tmp}/out.md"], ["out.md", "would overwrite it"]),
+    "report-is-a-folder": (["--build", BUILD, "--conformance-report", "{tmp}"], ["it is a directory", "--conformance-report"]),
+    "summary-is-a-folder": (["--build", BUILD, "--conformance-report", "{tmp}/fork.json"], ["Markdown summary", "it is a directory"]),
+}
+
+
+@pytest.mark.parametrize("case", list(LAUNCHER_CASES))
+def test_the_launcher_refuses_bad_options_and_paths_with_one_line(tmp_path, unchanged, case):
+    """A bad option, path or interpreter: exit 4 and one line naming it, before any build or test.
+
+    If this fails: the launcher (kimi_conformance/cli.py) must check the option before it execs
+    pytest, and say what is wrong in one ERROR line (never exit 1, 2 or a traceback)."""
+    fake_letta_checkout(tmp_path, "")
+    (tmp_path / "fork.md").mkdir()
+    args, says = LAUNCHER_CASES[case]
+    fill = lambda text: text.replace("{tmp}", str(tmp_path))  # noqa: E731
+    if not any(a.startswith("--conformance-report") for a in args):
+        args = [*args, "--conformance-report", str(unchanged)]
+    done = kit("run", *map(fill, args), cwd=tmp_path)
+    assert_one_usage_error(done, *map(fill, says))
+
+
+@pytest.mark.parametrize("make, says", [(python_without_pytest, "lacks the kit's requirements: pytest"),
+                                        (python_without_letta, "Letta is not installed in this environment")])
+def test_an_interpreter_without_pytest_or_letta_is_refused(tmp_path, unchanged, make, says):
+    """`--python` naming an environment without pytest (or without Letta): exit 4, one line, no test.
+
+    If this fails: probe the interpreter (find_spec, no import) before running pytest in it."""
+    python = make(tmp_path)
+    done = kit("run", "--python", str(python), "--conformance-report", str(unchanged), cwd=tmp_path)
+    assert_one_usage_error(done, f"--python {python}", says)
+
+
+@pytest.mark.parametrize("variables, says", [
+    ({}, ["Letta's server cannot be imported in this environment: No module named 'asyncpg'", "(Letta 0.16 needs the `postgres` extra"]),
+    ({"LETTA_PG_URI": "postgresql://user@db.invalid/letta"}, ["No module named 'asyncpg'", "LETTA_PG_URI in the environment"]),
+])
+def test_a_dependency_letta_itself_lacks_is_the_environments_fault(tmp_path, unchanged, variables, says):
+    """Letta's server needs a module this environment lacks (0.16 without the `postgres` extra): exit 4,
+    one line naming the module and the extra (and an inherited LETTA_* database variable), no test.
+
+    If this fails: the controller must import the build's server module before any test and
+    classify a missing third-party module as the environment's problem."""
+    fork = fake_letta_checkout(tmp_path, "import asyncpg\n")
+    done = kit("run", "--python", sys.executable, "--letta-path", str(fork), "--conformance-report", str(unchanged),
+               "-p", "no:warnings", cwd=tmp_path, env=variables)
+    line = assert_one_usage_error(done, *says)
+    assert "postgresql://" not in done.stdout + done.stderr, "a database URL may hold a password: named, never shown"
+    assert line
+
+
+def test_a_broken_module_of_the_build_itself_is_not_an_environment_error(tmp_path, previous_report):
+    """The server fails importing a letta.* module (the build's own code): judged by the suites, not exit 4."""
+    fork = fake_letta_checkout(tmp_path, "from letta.schemas.providers.kimi import KimiProvider\n")
+    done = kit("run", "--python", sys.executable, "--letta-path", str(fork), "--conformance-report", str(previous_report),
+               "-p", "no:warnings", "-q", cwd=tmp_path)
+    assert done.returncode != EXIT_USAGE, (done.stdout + done.stderr)[-3000:]
+    assert "cannot be imported in this environment" not in done.stdout + done.stderr
+
+
+def test_an_unusable_builds_folder_is_named(tmp_path, unchanged):
+    """KIMI_KIT_BUILDS where no build can be made: exit 4, one line naming the variable and folder."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = kit("run", "--build", BUILD, "--conformance-report", str(unchanged), env={"KIMI_KIT_BUILDS": str(blocker / "builds")})
+    assert_one_usage_error(done, "KIMI_KIT_BUILDS", str(blocker / "builds"))
+
+
+def test_build_and_run_agree_on_an_unknown_build(unchanged):
+    """`build nope` and `run --build nope` give the same exit code (4) and the same line."""
+    built, ran = kit("build", "nope"), kit("run", "--build", "nope", "--conformance-report", str(unchanged))
+    assert assert_one_usage_error(built, "nope") == assert_one_usage_error(ran, "nope")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["run", "--help"], ["build", "--help"]])
+def test_help_exits_0_and_shows_the_exit_codes(args, tmp_path):
+    """`--help` is not an error: exit 0, and the top-level help lists every exit code."""
+    done = kit(*args, cwd=tmp_path)
+    assert done.returncode == EXIT_OK, done.stderr[-2000:]
+    if args[0] != "build":
+        assert all(meaning in done.stdout for meaning in TABLE.values()), done.stdout
+
+
+@pytest.mark.parametrize("args", [[], ["nope"]])
+def test_no_or_an_unknown_command_is_a_usage_error(args):
+    """`kimi-conformance` alone or with an unknown command: exit 4, one line, the usage."""
+    done = kit(*args)
+    assert_one_usage_error(done, "command")
+    assert "usage:" in done.stderr
+
+
+def test_relative_paths_are_the_callers(tmp_path):
+    """`--conformance-report` and `--cassette-dir` typed relative to the caller's folder are read there
+    (not in the kit's folder the launcher runs pytest from)."""
+    caller = tmp_path / "caller"
+    (caller / "mine").mkdir(parents=True)
+    done = kit("run", "--build", BUILD, "-p", "no:warnings", "-q", NEEDS_MIXED_IDS,
+               "--conformance-report", "out/conformance.json", "--cassette-dir", "mine", cwd=caller)
+    assert_one_usage_error(done, str(caller / "mine"), "holds no cassettes")
+    done = kit("run", "--build", BUILD, "-p", "no:warnings", "-q", NEEDS_MIXED_IDS, "--conformance-report", "out/conformance.json", cwd=caller)
+    assert done.returncode == EXIT_OK, (done.stdout + done.stderr)[-3000:]
+    assert (caller / "out" / "conformance.json").is_file() and (caller / "out" / "conformance.md").is_file()
+    assert not (KIT_ROOT / "out").exists()
+
+
+def test_the_default_report_lands_in_the_callers_folder(tmp_path):
+    """No `--conformance-report`: reports/conformance.json in the folder the user ran the kit from."""
+    done = kit("run", "--build", BUILD, "-p", "no:warnings", "-q", NEEDS_MIXED_IDS, cwd=tmp_path)
+    assert done.returncode == EXIT_OK, (done.stdout + done.stderr)[-3000:]
+    assert (tmp_path / "reports" / "conformance.json").is_file()
+
+
+def test_a_run_leaves_nothing_in_tmpdir(tmp_path):
+    """The private HOME (and the probe's) are gone after the run, even though libraries write into
+    the HOME they saw from their own exit handlers."""
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    done = kit("run", "--build", BUILD, "-p", "no:warnings", "-q", NEEDS_MIXED_IDS, "--conformance-report",
+               str(tmp_path / "r.json"), env={"TMPDIR": str(private_tmp)})
+    assert done.returncode == EXIT_OK, (done.stdout + done.stderr)[-3000:]
+    assert sorted(os.listdir(private_tmp)) == []
