@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kimi_conformance.exitcodes import EXIT_USAGE
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +20,15 @@ BUILD = "reference-0.11.7"
 PREVIOUS_REPORT = '{"verdict": "conformant", "note": "the previous run\'s report"}\n'
 # one small test that needs models/mixed-ids.yaml (both base URLs)
 NEEDS_MIXED_IDS = "suites/test_list.py::test_listing_a_mixed_api_answer_keeps_exactly_the_moonshot_ids"
+
+
+@pytest.fixture
+def previous_report(tmp_path) -> Path:
+    """A JSON report from an earlier run, which a refused run must leave as it was."""
+    report = tmp_path / "reports" / "conformance.json"
+    report.parent.mkdir()
+    report.write_text(PREVIOUS_REPORT)
+    return report
 
 
 def tree_digest(folder: Path) -> dict[str, str]:

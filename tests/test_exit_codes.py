@@ -15,16 +15,9 @@ from pathlib import Path
 
 import pytest
 from kit_cli import BUILD, KIT_ROOT, NEEDS_MIXED_IDS, PREVIOUS_REPORT, assert_one_usage_error, kit, tree_digest
+from kit_cli import previous_report  # noqa: F401 (a fixture, shared)
 
 from kimi_conformance.exitcodes import EXIT_OK, EXIT_USAGE, TABLE
-
-
-@pytest.fixture
-def previous_report(tmp_path) -> Path:
-    report = tmp_path / "reports" / "conformance.json"
-    report.parent.mkdir()
-    report.write_text(PREVIOUS_REPORT)
-    return report
 
 
 @pytest.fixture
@@ -205,3 +198,69 @@ def test_a_run_leaves_nothing_in_tmpdir(tmp_path):
                str(tmp_path / "r.json"), env={"TMPDIR": str(private_tmp)})
     assert done.returncode == EXIT_OK, (done.stdout + done.stderr)[-3000:]
     assert sorted(os.listdir(private_tmp)) == []
+
+
+# -- interrupted and failing builds ------------------------------------------------------
+
+
+def test_a_signal_ends_the_build_tools_process_group(tmp_path):
+    """SIGTERM to a launcher running a build tool ends the tool and every process it started
+    (uv's and compileall's workers are not orphaned).
+
+    If this fails: builds._run must start the tool in its own session and kill its group on a signal."""
+    import signal
+    import subprocess
+
+    fifo = tmp_path / "pid"
+    os.mkfifo(fifo)
+    code = ("from kimi_conformance import builds; "
+            f"builds._run(['sh', '-c', 'sleep 300 & echo $! > {fifo}; wait'])")
+    launcher = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(KIT_ROOT)})
+    with open(fifo) as f:  # blocks until the tool's worker started
+        worker = int(f.read().strip())
+    launcher.send_signal(signal.SIGTERM)
+    assert launcher.wait(timeout=60) == -signal.SIGTERM
+    assert _ends_within(worker, seconds=10), f"the build tool's worker {worker} outlived the launcher"
+
+
+def _ends_within(pid: int, seconds: float) -> bool:
+    """Whether ``pid`` is gone or a zombie (killed; init reaps it) within ``seconds``: the kill was sent
+    before the launcher died, this only waits for the kernel to carry it out."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_stale_overlay_trees_of_dead_launchers_are_swept(tmp_path):
+    """`.NAME.PID.new/.old` trees of a launcher that is gone are removed; a live launcher's are kept."""
+    import subprocess
+
+    from kimi_conformance import builds
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    for name in (f".reference-0.11.7.{dead}.new", f".reference-0.11.7.{dead}.old", f".reference-0.11.7.{os.getpid()}.new"):
+        (tmp_path / name / "letta").mkdir(parents=True)
+    builds.sweep_stale(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".reference-0.11.7.{os.getpid()}.new"]
+
+
+def test_a_failed_removal_is_a_clean_build_error(tmp_path, monkeypatch):
+    """A tree the build must replace cannot be removed: a BuildError naming it (exit 4), no traceback."""
+    from kimi_conformance import builds
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    (tmp_path / "env").mkdir()
+    monkeypatch.setattr(builds.shutil, "rmtree", refuse)
+    with pytest.raises(builds.BuildError, match="cannot remove .*env.*Permission denied"):
+        builds._remove_tree(tmp_path / "env")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from kit_cli import BUILD, KIT_ROOT, NEEDS_MIXED_IDS, PREVIOUS_REPORT, assert_one_usage_error, error_lines, kit, tree_digest
+from kit_cli import previous_report  # noqa: F401 (a fixture, shared)
 
 from kimi_conformance.exitcodes import EXIT_USAGE
 from kimi_conformance.inputs import MAX_CASSETTE_BYTES
@@ -78,14 +79,6 @@ BREAKAGES = {
     "symlink-to-dev-zero": a_link_to_dev_zero,
     "over-the-size-cap": oversized,
 }
-
-
-@pytest.fixture
-def previous_report(tmp_path) -> Path:
-    report = tmp_path / "reports" / "conformance.json"
-    report.parent.mkdir()
-    report.write_text(PREVIOUS_REPORT)
-    return report
 
 
 def run_kit(*args: str, env: dict[str, str | None] | None = None):
