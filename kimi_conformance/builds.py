@@ -91,19 +91,39 @@ def log(message: str) -> None:
 
 
 class Steps:
-    """Progress of a build: each step's name when it starts and its elapsed time when it ends
-    (plain lines: they read the same on a TTY, in a CI log and in a captured pipe)."""
+    """Progress of a build: ``[k/N] step ...`` when a step starts and its elapsed time when it ends.
 
-    def __init__(self, title: str):
-        self.title = title
+    Plain lines (they read the same in a CI log and a captured pipe); on a terminal, where the
+    launcher's Python has `rich`, a live spinner with the elapsed time instead of the start line."""
+
+    def __init__(self, title: str, total: int):
+        self.title, self.total, self.done = title, total, 0
         self.start = time.monotonic()
 
     @contextlib.contextmanager
     def step(self, name: str):
+        self.done += 1
+        label = f"{self.title}: [{self.done}/{self.total}] {name}"
         began = time.monotonic()
-        log(f"{self.title}: {name} ...")
-        yield
-        log(f"{self.title}: {name} done ({time.monotonic() - began:.1f} s; {time.monotonic() - self.start:.1f} s in all)")
+        with _live_status(label):
+            yield
+        log(f"{label} done ({time.monotonic() - began:.1f} s; {time.monotonic() - self.start:.1f} s in all)")
+
+
+@contextlib.contextmanager
+def _live_status(label: str):
+    """rich's live status (spinner and elapsed time) on a TTY where rich is installed; a start line otherwise."""
+    if sys.stderr.isatty() and importlib.util.find_spec("rich") is not None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(SpinnerColumn(), TextColumn("[kimi-kit build] {task.description}"), TimeElapsedColumn(),
+                      console=Console(stderr=True), transient=True) as progress:
+            progress.add_task(label, total=None)
+            yield
+        return
+    log(f"{label} ...")
+    yield
 
 
 # --------------------------------------------------------------------------------------
@@ -373,7 +393,7 @@ def ensure_env(version: str) -> Path:
             _write_marker(marker, digest, letta_digest=letta_digest, requirement=spec["requirement"], exclude_newer=spec["exclude_newer"])
             return target
         log(f"creating environment for Letta {version} in {target} (uv, resolution cut off at {spec['exclude_newer']})")
-        steps = Steps(f"Letta {version}")
+        steps = Steps(f"Letta {version}", total=5)
         _remove_tree(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "VIRTUAL_ENV": str(target)}
@@ -480,7 +500,7 @@ def _ensure_build(build: Build | str) -> Build:
         if _read_marker(marker) == digest:
             return build
         log(f"making overlay {build.name}")
-        steps = Steps(build.name)
+        steps = Steps(build.name, total=3)
         sweep_stale(build.overlay_dir.parent)
         # Made beside its place and swapped in, so that a kit running on the old tree
         # never sees a half-made one.
