@@ -82,7 +82,7 @@ def _names_paths_in(args: list[str], folder: str) -> bool:
 _PATH_OPTIONS = {"--binding", "--cassette-dir", "--conformance-report", "--junitxml", "--junit-xml", "--alluredir",
                  "--basetemp", "--rootdir", "-c", "--confcutdir", "--log-file", "--resultlog", "--debug"}
 # numeric kit options: finite, 0 or more (name -> whole number?)
-_NUMERIC_OPTIONS = {"--live-retries": True, "--live-max-wait": False}
+_NUMERIC_OPTIONS = {"--live-retries": True, "--live-max-wait": False, "--rest-startup-timeout": False}
 DEFAULT_REPORT = Path("reports") / "conformance.json"
 
 

@@ -17,6 +17,15 @@ from pathlib import Path
 
 import pytest
 
+try:  # plain `pytest` with an interpreter that lacks the kit's requirements: one line, not a traceback
+    import httpx, respx, vcr, yaml  # noqa: E401, F401
+except ModuleNotFoundError as e:
+    import sys
+
+    sys.stderr.write(f"ERROR: {sys.executable} lacks the kit's requirements: No module named {e.name!r} (install the kit "
+                     "into this environment: pip install <kit>; or run `python -m kimi_conformance run --python ...`)\n")
+    raise SystemExit(4) from None  # exitcodes.EXIT_USAGE; SystemExit passes pytest's plugin-loading wrappers
+
 from kimi_conformance import allure_labels, summary_md
 from kimi_conformance import binding as binding_mod
 from kimi_conformance.contract import BEHAVIORS, MUST

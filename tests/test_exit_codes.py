@@ -40,16 +40,20 @@ def python_without_pytest(tmp_path: Path) -> Path:
     return script(tmp_path / "python-bare", f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
 
 
-def python_without_letta(tmp_path: Path) -> Path:
-    """This environment's interpreter with every installed distribution but Letta."""
+def python_without(tmp_path: Path, distribution: str) -> Path:
+    """This environment's interpreter with every installed distribution but one."""
     import sysconfig
 
-    shadow = tmp_path / "site-packages-without-letta"
+    shadow = tmp_path / f"site-packages-without-{distribution}"
     shadow.mkdir()
     for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
-        if not entry.name.lower().startswith("letta"):
+        if not entry.name.lower().startswith(distribution):
             (shadow / entry.name).symlink_to(entry)
-    return script(tmp_path / "python-no-letta", f'#!/bin/sh\nPYTHONPATH="$PYTHONPATH:{shadow}" exec {sys.executable} -S "$@"\n')
+    return script(tmp_path / f"python-no-{distribution}", f'#!/bin/sh\nPYTHONPATH="$PYTHONPATH:{shadow}" exec {sys.executable} -S "$@"\n')
+
+
+def python_without_letta(tmp_path: Path) -> Path:
+    return python_without(tmp_path, "letta")
 
 
 def fake_letta_checkout(tmp_path: Path, server_source: str) -> Path:
@@ -77,6 +81,7 @@ LAUNCHER_CASES = {
     "option-without-value": (["--build"], ["expected one argument"]),
     "max-wait-nan": (["--build", BUILD, "--live-max-wait", "nan"], ["--live-max-wait 'nan'", "finite"]),
     "retries-negative": (["--build", BUILD, "--live-retries=-1"], ["--live-retries '-1'", "0 or more"]),
+    "startup-timeout-inf": (["--build", BUILD, "--rest-startup-timeout", "inf"], ["--rest-startup-timeout 'inf'", "finite"]),
     "report-is-markdown": (["--build", BUILD, "--conformance-report", "{tmp}/out.md"], ["out.md", "would overwrite it"]),
     "report-is-a-folder": (["--build", BUILD, "--conformance-report", "{tmp}"], ["it is a directory", "--conformance-report"]),
     "summary-is-a-folder": (["--build", BUILD, "--conformance-report", "{tmp}/fork.json"], ["Markdown summary", "it is a directory"]),
@@ -126,6 +131,19 @@ def test_a_dependency_letta_itself_lacks_is_the_environments_fault(tmp_path, unc
     line = assert_one_usage_error(done, *says)
     assert "postgresql://" not in done.stdout + done.stderr, "a database URL may hold a password: named, never shown"
     assert line
+
+
+def test_plain_pytest_without_the_kits_requirements_is_one_line(tmp_path, unchanged):
+    """`pytest --live` in the kit's checkout with an interpreter that lacks respx: exit 4 and one line
+    naming the missing module, not a 30-line traceback.
+
+    If this fails: the top-level conftest.py must turn the plugin's ImportError into the usage error."""
+    import subprocess
+
+    python = python_without(tmp_path, "respx")
+    done = subprocess.run([str(python), "-m", "pytest", "--live", "-p", "no:cacheprovider"],
+                          cwd=KIT_ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(KIT_ROOT)})
+    assert_one_usage_error(done, "lacks the kit's requirements", "No module named 'respx'")
 
 
 def test_a_broken_module_of_the_build_itself_is_not_an_environment_error(tmp_path, previous_report):

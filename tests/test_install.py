@@ -9,6 +9,7 @@ write their report there.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,9 +27,12 @@ SHIPPED = ["suites", "cassettes", "fixtures", "kimi_conformance"]
 def installed(tmp_path_factory) -> Path:
     """A fresh virtualenv with the kit pip-installed from this checkout (PyPI for its requirements)."""
     venv = tmp_path_factory.mktemp("venv") / "kit"
+    # pip builds in the source tree (egg-info, build/): a copy, so the checkout stays as it is
+    source = tmp_path_factory.mktemp("source") / "kit"
+    shutil.copytree(KIT_ROOT, source, ignore=shutil.ignore_patterns(".builds", "reports", ".git", ".tox", "build", "*.egg-info", "__pycache__"))
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    done = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(KIT_ROOT)], capture_output=True, text=True,
+    done = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(source)], capture_output=True, text=True,
                           timeout=900, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     return venv
