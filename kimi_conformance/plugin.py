@@ -57,6 +57,9 @@ class KitPlugin:
         self.saved_home = os.environ.get("HOME")
         self.home = Path(tempfile.mkdtemp(prefix="kimi-kit-home-"))
         os.environ["HOME"] = str(self.home)
+        # Database settings inherited from the user's shell (LETTA_PG_URI, ...) would point the
+        # build at their database (or at a driver this environment lacks): held back for the run.
+        self.held_settings = {k: os.environ.pop(k) for k in sorted(os.environ) if _DATABASE_VARIABLES.match(k)}
         # Libraries Letta imports (composio) write into the HOME they saw at import from their own
         # atexit handlers; registered before them, this removal runs after them (atexit is LIFO).
         atexit.register(shutil.rmtree, self.home, True)
@@ -65,6 +68,7 @@ class KitPlugin:
         self.interrupted = False
 
     def restore(self) -> None:
+        os.environ.update(self.held_settings)
         if self.saved_home is None:
             os.environ.pop("HOME", None)
         else:
@@ -113,7 +117,7 @@ class KitPlugin:
         try:
             importlib.import_module("letta.server.server")
         except ModuleNotFoundError as e:
-            problem = environment_problem(e, self.build.letta_version, os.environ)
+            problem = environment_problem(e, self.build.letta_version)
             if problem:
                 raise pytest.UsageError(problem) from None
         except Exception:
@@ -187,7 +191,9 @@ class KitPlugin:
         self.verdicts.record(bid, outcome, report.nodeid, findings)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        return [f"kimi-conformance: report -> {self.report_path}; strict={self.strict}"]
+        held = [f"kimi-conformance: {', '.join(self.held_settings)} from the environment held back for this run "
+                "(the kit runs Letta on a private SQLite)"] if self.held_settings else []
+        return [f"kimi-conformance: report -> {self.report_path}; strict={self.strict}", *held]
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -326,18 +332,13 @@ _EXTRAS = {"asyncpg": "postgres", "pgvector": "postgres", "psycopg2": "postgres"
 _DATABASE_VARIABLES = re.compile(r"^LETTA_(PG_|DATABASE|DB_|REDIS_)")
 
 
-def environment_problem(error: ModuleNotFoundError, letta_version: str | None, environ) -> str | None:
+def environment_problem(error: ModuleNotFoundError, letta_version: str | None) -> str | None:
     """The one line for a module Letta's server needs but this environment lacks (None: the missing
     module is part of letta itself, so the build's code is what is broken)."""
     missing = (error.name or "").split(".")[0]
     if not missing or missing == "letta":
         return None
     why = []
-    settings = sorted(k for k in environ if _DATABASE_VARIABLES.match(k))
-    if settings:
-        one = len(settings) == 1
-        why.append(f"{', '.join(settings)} in the environment {'points' if one else 'point'} Letta at that database; "
-                   f"unset {'it' if one else 'them'} for a replay run")
     if missing in _EXTRAS:
         minor = ".".join((letta_version or "").split(".")[:2]) or "this version"
         why.append(f"Letta {minor} needs the `{_EXTRAS[missing]}` extra: pip install 'letta[{_EXTRAS[missing]}]=={letta_version}'"
