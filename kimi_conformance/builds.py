@@ -228,7 +228,7 @@ def ensure_env(version: str) -> Path:
             env.pop("PYTHONPATH", None)
             python = target / "bin" / "python"
             _run([uv, "pip", "install", "--quiet", "--python", python, "-c", target / "letta-constraints.txt", *kit_reqs], env=env)
-            _write_marker(marker, digest, letta_digest=letta_digest, requirement=spec["requirement"], exclude_newer=spec["exclude_newer"])
+            _write_marker(marker, digest, letta_digest=letta_digest, requirement=requirements(spec), exclude_newer=spec["exclude_newer"])
             return target
         log(f"creating environment for Letta {version} in {target} (uv, resolution cut off at {spec['exclude_newer']})")
         if target.exists():
@@ -238,16 +238,34 @@ def ensure_env(version: str) -> Path:
         env.pop("PYTHONPATH", None)
         _run([uv, "venv", "--quiet", "--python", sys.executable, target], env=env)
         python = target / "bin" / "python"
-        _run([uv, "pip", "install", "--quiet", "--python", python, "--exclude-newer", spec["exclude_newer"], spec["requirement"]], env=env)
+        _run([uv, "pip", "install", "--quiet", "--python", python, "--exclude-newer", spec["exclude_newer"], *requirements(spec)], env=env)
         constraints = target / "letta-constraints.txt"
         frozen = subprocess.run([uv, "pip", "freeze", "--python", str(python)], capture_output=True, text=True, env=env, check=True)
         constraints.write_text(frozen.stdout)
         _run([uv, "pip", "install", "--quiet", "--python", python, "-c", constraints, *kit_reqs], env=env)
         log(f"compiling bytecode for Letta {version}")
         _run([python, "-m", "compileall", "-q", "-j", "0", _site_packages(python)], env=env)
-        _run([python, "-c", "import letta.server.server"], env={**env, "HOME": str(target)})
-        _write_marker(marker, digest, letta_digest=letta_digest, requirement=spec["requirement"], exclude_newer=spec["exclude_newer"])
+        import_check(version, python, env={**env, "HOME": str(target)})
+        _write_marker(marker, digest, letta_digest=letta_digest, requirement=requirements(spec), exclude_newer=spec["exclude_newer"])
     return target
+
+
+def requirements(spec: dict) -> list[str]:
+    """A version's requirements: ``requirement`` is one string or a list of them."""
+    req = spec["requirement"]
+    return [req] if isinstance(req, str) else list(req)
+
+
+IMPORT_CHECK = "from letta.server.server import SyncServer"
+
+
+def import_check(version: str, python: Path, env: dict) -> None:
+    """The environment imports Letta's server; else a one-line BuildError naming the failure."""
+    result = subprocess.run([str(python), "-c", IMPORT_CHECK], capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        lines = (result.stdout + result.stderr).strip().splitlines()
+        last = lines[-1] if lines else f"exit {result.returncode}"
+        raise BuildError(f"Letta {version} installed but does not import ({IMPORT_CHECK!r}): {last}")
 
 
 def _site_packages(python: Path) -> Path:
