@@ -139,6 +139,17 @@ def letta_versions() -> list[str]:
     return list(load_recipe()["letta"])
 
 
+def catalogue_lines(spec: dict | None = None) -> tuple[list[str], str]:
+    """The Letta lines a defect or variant runs on, and why: its own ``versions`` if it
+    says so, else builds.toml's ``[catalogue] lines`` (a representative subset), else every line."""
+    if spec and "versions" in spec:
+        return list(spec["versions"]), "its own `versions`"
+    catalogue = load_recipe().get("catalogue", {})
+    if "lines" not in catalogue:
+        return letta_versions(), "every line"
+    return list(catalogue["lines"]), "catalogue lines"
+
+
 @dataclass(frozen=True)
 class Build:
     name: str
@@ -198,7 +209,7 @@ def all_builds() -> dict[str, Build]:
         builds[f"upstream-{version}"] = Build(f"upstream-{version}", version, "upstream")
         builds[f"reference-{version}"] = Build(f"reference-{version}", version, "reference")
     for kind, path, spec in _variant_specs():
-        for version in spec.get("versions", versions):
+        for version in catalogue_lines(spec)[0]:
             name = f"{path.stem}-{version}"
             builds[name] = Build(name, version, kind, path, spec)
     return builds
@@ -390,7 +401,7 @@ def ensure_env(version: str) -> Path:
             env.pop("PYTHONPATH", None)
             python = target / "bin" / "python"
             _run([uv, "pip", "install", "--quiet", "--python", python, "-c", target / "letta-constraints.txt", *kit_reqs], env=env)
-            _write_marker(marker, digest, letta_digest=letta_digest, requirement=spec["requirement"], exclude_newer=spec["exclude_newer"])
+            _write_marker(marker, digest, letta_digest=letta_digest, requirement=requirements(spec), exclude_newer=spec["exclude_newer"])
             return target
         log(f"creating environment for Letta {version} in {target} (uv, resolution cut off at {spec['exclude_newer']})")
         steps = Steps(f"Letta {version}", total=5)
@@ -400,9 +411,9 @@ def ensure_env(version: str) -> Path:
         env.pop("PYTHONPATH", None)
         python = target / "bin" / "python"
         with steps.step("creating the virtualenv"):
-            _run([uv, "venv", "--quiet", "--python", sys.executable, target], env=env)
-        with steps.step(f"installing {spec['requirement']}"):
-            _run([uv, "pip", "install", "--quiet", "--python", python, "--exclude-newer", spec["exclude_newer"], spec["requirement"]], env=env)
+            _run([uv, "venv", "--quiet", "--python", base_python(version, spec), target], env=env)
+        with steps.step(f"installing {' '.join(requirements(spec))}"):
+            _run([uv, "pip", "install", "--quiet", "--python", python, "--exclude-newer", spec["exclude_newer"], *requirements(spec)], env=env)
         constraints = target / "letta-constraints.txt"
         frozen = subprocess.run([uv, "pip", "freeze", "--python", str(python)], capture_output=True, text=True, env=env, check=True)
         constraints.write_text(frozen.stdout)
@@ -411,9 +422,45 @@ def ensure_env(version: str) -> Path:
         with steps.step("compiling bytecode"):
             _run([python, "-m", "compileall", "-q", "-j", "0", _site_packages(python)], env=env)
         with steps.step("importing Letta's server once"):
-            _run([python, "-c", "import letta.server.server"], env={**env, "HOME": str(target)})
-        _write_marker(marker, digest, letta_digest=letta_digest, requirement=spec["requirement"], exclude_newer=spec["exclude_newer"])
+            import_check(version, python, env={**env, "HOME": str(target)})
+        _write_marker(marker, digest, letta_digest=letta_digest, requirement=requirements(spec), exclude_newer=spec["exclude_newer"])
     return target
+
+
+def requirements(spec: dict) -> list[str]:
+    """A version's requirements: ``requirement`` is one string or a list of them."""
+    req = spec["requirement"]
+    return [req] if isinstance(req, str) else list(req)
+
+
+SQLITE_EXTENSIONS_CHECK = "import sqlite3; sqlite3.connect(':memory:').enable_load_extension(True)"
+
+
+def base_python(version: str, spec: dict) -> str:
+    """The interpreter a version's environment is made from: the kit's own, unless the
+    line says ``sqlite_extensions`` (0.9/0.10 load the sqlite-vec extension into every
+    SQLite connection) and the kit's Python was built without loadable SQLite
+    extensions; then another Python of the same minor version that has them."""
+    if not spec.get("sqlite_extensions"):
+        return sys.executable
+    minor = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    candidates = [sys.executable, shutil.which(minor), f"/usr/bin/{minor}", f"/usr/local/bin/{minor}"]
+    for candidate in dict.fromkeys(c for c in candidates if c and Path(c).exists()):
+        if subprocess.run([candidate, "-c", SQLITE_EXTENSIONS_CHECK], capture_output=True).returncode == 0:
+            return candidate
+    raise BuildError(f"Letta {version} loads the sqlite-vec extension: it needs a {minor} whose sqlite3 can load extensions; none among {', '.join(c for c in candidates if c)}")
+
+
+IMPORT_CHECK = "from letta.server.server import SyncServer"
+
+
+def import_check(version: str, python: Path, env: dict) -> None:
+    """The environment imports Letta's server; else a one-line BuildError naming the failure."""
+    result = subprocess.run([str(python), "-c", IMPORT_CHECK], capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        lines = (result.stdout + result.stderr).strip().splitlines()
+        last = lines[-1] if lines else f"exit {result.returncode}"
+        raise BuildError(f"Letta {version} installed but does not import ({IMPORT_CHECK!r}): {last}")
 
 
 def _site_packages(python: Path) -> Path:
@@ -456,7 +503,10 @@ def _apply_variant(letta: Path, spec_file: Path, spec: dict, version: str) -> No
                 py.write_text(text.replace(sub["old"], sub["new"]))
         if not hits:
             raise BuildError(f"{spec_file}: sub: {sub['old']!r} occurs nowhere in the tree")
-    for edit in spec.get("edit", []):
+    edits = spec.get("edit", [])
+    if edits and not spec.get("move") and not spec.get("sub") and all(version not in e.get("versions", [version]) for e in edits):
+        raise BuildError(f"{spec_file}: no edit applies to Letta {version} (each says other `versions`): it would be the reference build")
+    for edit in edits:
         if version not in edit.get("versions", [version]):
             continue
         path = letta / edit["file"]
@@ -552,6 +602,12 @@ def main(argv: list[str]) -> int:
         for name, b in sorted(all_builds().items()):
             state = "made" if (b.overlay_dir / ".kit-overlay.json").exists() or (not b.has_overlay and (b.env_dir / ".kit-env.json").exists()) else "not made"
             print(f"{name:40} {b.kind:9} {state}")
+        catalogue = load_recipe().get("catalogue", {})
+        print(f"\ndefects and variants run on the catalogue lines {', '.join(catalogue_lines()[0])} unless their file says `versions`"
+              f" ({catalogue.get('why', 'builds.toml has no [catalogue]')}):")
+        for _, path, spec in _variant_specs():
+            lines, why = catalogue_lines(spec)
+            print(f"  {path.stem:38} {', '.join(lines)} ({why})")
         return 0
     names = args.names or [DEFAULT_BUILD]
     if names == ["all"]:

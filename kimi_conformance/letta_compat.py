@@ -44,6 +44,31 @@ def make_provider(binding, *, name: str, api_key: str | None, base_url: str | No
     return cls(**kwargs)
 
 
+def provider_create(request_cls, **fields):
+    """A ``ProviderCreate`` request with the fields this build's class has, and the names
+    of the fields it lacks (before 0.11 a user's provider has no ``base_url``)."""
+    known = getattr(request_cls, "model_fields", {})
+    kept = {name: value for name, value in fields.items() if name in known}
+    return request_cls(**kept), sorted(set(fields) - set(kept))
+
+
+def default_base_url(provider_class) -> str | None:
+    """The base URL a provider of this class has when none is given (None if it has no default)."""
+    field = getattr(provider_class, "model_fields", {}).get("base_url")
+    default = getattr(field, "default", None)
+    return default if isinstance(default, str) else None
+
+
+def unknown_provider_errors() -> tuple[type[BaseException], ...]:
+    """What an unknown provider name may raise: ``ValueError``, and from 0.12 the
+    server's own ``LettaInvalidArgumentError`` (CONTRACT.md, RESOLVE-UNKNOWN-PROVIDER)."""
+    try:
+        from letta.errors import LettaInvalidArgumentError
+    except ImportError:
+        return (ValueError,)
+    return (ValueError, LettaInvalidArgumentError)
+
+
 def provider_key(provider) -> str | None:
     """The key a provider carries, in clear, without tripping deprecation shims."""
     secret = provider.__dict__.get("api_key_enc")

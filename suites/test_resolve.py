@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from kimi_conformance.letta_compat import maybe_await
+from kimi_conformance.letta_compat import default_base_url, maybe_await, provider_create, unknown_provider_errors
 from suites.helpers import KIMI_KEY, OTHER_KIMI_KEY, listed
 
 RESOLVABLE = ["moonshot-v1-32k", "kimi-k2.6"]
@@ -87,13 +87,14 @@ async def test_unknown_model_raises_handle_not_found_with_the_handles(kimi, kimi
 
 @pytest.mark.behavior("RESOLVE-UNKNOWN-PROVIDER")
 async def test_unknown_provider_raises_value_error_naming_the_supported(kimi, kimi_server):
-    """An unknown provider name raises `ValueError` naming the supported providers.
+    """An unknown provider name raises `ValueError` naming the supported providers
+    (on Letta >= 0.12 the server's own `LettaInvalidArgumentError` counts as well).
 
     If this fails: in `get_provider_from_name_async`, raise
     `ValueError(f"Provider {name} is not supported (supported providers: ...)")`.
     """
     server, actor, _ = kimi_server
-    with pytest.raises(ValueError) as raised:
+    with pytest.raises(unknown_provider_errors()) as raised:
         await server.get_llm_config_from_handle_async(actor=actor, handle="no-such-provider/kimi-k2.6")
     message = str(raised.value)
     assert "no-such-provider" in message
@@ -126,15 +127,20 @@ async def test_cached_lookup_resolves_once(kimi, kimi_server, moonshot, base_url
 
 
 @pytest.fixture
-async def stored_kimi_provider(kimi, kimi_server, base_url):
-    """A Kimi provider stored by the user (category byok) with a key of its own; deleted afterwards."""
+async def stored_kimi_provider(kimi, kimi_server, moonshot, base_url):
+    """A Kimi provider stored by the user (category byok) with a key of its own; deleted afterwards.
+
+    Where the build's ``ProviderCreate`` has no ``base_url`` (before 0.11), the stored
+    provider lists its models at its class's default URL: the replay answers there too.
+    """
     from letta.schemas.providers import ProviderCreate
 
     server, actor, _ = kimi_server
     name = f"my-kimi-{uuid.uuid4().hex[:8]}"
-    stored = await server.provider_manager.create_provider_async(
-        ProviderCreate(name=name, provider_type=kimi.provider_type, api_key=OTHER_KIMI_KEY, base_url=base_url), actor=actor
-    )
+    request, lacking = provider_create(ProviderCreate, name=name, provider_type=kimi.provider_type, api_key=OTHER_KIMI_KEY, base_url=base_url)
+    stored = await server.provider_manager.create_provider_async(request, actor=actor)
+    if "base_url" in lacking and default_base_url(kimi.provider_class):
+        moonshot.serve("models/current", default_base_url(kimi.provider_class))
     try:
         yield name
     finally:
