@@ -265,20 +265,27 @@ def _report(argv: list[str]) -> int:
     return html_report.main(argv)
 
 
+def _discover(argv: list[str]) -> int:
+    from kimi_conformance import discover
+
+    return discover.main(argv)
+
+
 USAGE = (
-    "usage: kimi-conformance {run,selftest,build,matrix,report} ...  (or python -m kimi_conformance ...)\n"
+    "usage: kimi-conformance {run,selftest,build,matrix,report,discover} ...  (or python -m kimi_conformance ...)\n"
     "  run       run the suites against a Letta build (default: the reference build)\n"
     "  selftest  run the kit's own tests\n"
     "  build     make build targets (--list to see them)\n"
     "  matrix    run the suites against every build and check each verdict (the detection score)\n"
     "  report    run the suites with Allure results and render the Allure HTML report\n"
+    "  discover  inspect a build for its Kimi implementation and propose a binding (--write FILE)\n"
     "exit codes:\n"
 )
 
 
 def commands() -> dict:
     """Subcommand name -> function(argv) -> exit code (a new subcommand is one more entry)."""
-    return {"run": _run, "selftest": _selftest, "build": builds.main, "matrix": _matrix, "report": _report}
+    return {"run": _run, "selftest": _selftest, "build": builds.main, "matrix": _matrix, "report": _report, "discover": _discover}
 
 
 def main(argv: list[str] | None = None) -> int:
