@@ -16,6 +16,7 @@ import pytest
 
 from kimi_conformance import allure_labels, summary_md
 from kimi_conformance import binding as binding_mod
+from kimi_conformance import discover
 from kimi_conformance.contract import BEHAVIORS, MUST
 from kimi_conformance.exitcodes import EXIT_NO_KIMI, EXIT_USAGE
 from kimi_conformance.inputs import InputError, check_cassette_dir, check_report_path
@@ -75,17 +76,19 @@ class KitPlugin:
         self.build.letta_version = getattr(letta, "__version__", None)
         self.build.letta_path = str(Path(letta.__file__).parent)
         try:
-            self.binding.check_declared()
-        except binding_mod.BindingConfigError as e:
-            raise pytest.UsageError(str(e)) from None
-        try:
             self.binding.resolve("provider_class")
+        except binding_mod.RoleAbsent:
+            self.verdicts.no_kimi = "this build has no Kimi provider (binding: provider_class = false)"
         except binding_mod.MissingTarget as e:
             looked = " and ".join(self.binding.locations["provider_class"])
             self.verdicts.no_kimi = (
                 f"this build has no Kimi provider: looked for {looked} "
                 f"in letta {self.build.letta_version} at {self.build.letta_path} ({e.reason})"
-            )
+            ) + discover.hint()
+        if not self.is_worker:  # every role resolved and checked once, by the controller, before any test
+            problems = self.binding.problems(provider_found=not self.verdicts.no_kimi)
+            if problems:
+                raise pytest.UsageError(*[problem.line for problem in problems])
 
     def check_inputs(self) -> None:
         """The report path and the cassettes, before any test runs (one usage error each)."""
