@@ -109,8 +109,28 @@ def _variant_specs() -> list[tuple[str, Path, dict]]:
                     spec = tomllib.load(f)
                 except tomllib.TOMLDecodeError as e:
                     raise BuildError(f"{path}: not valid TOML: {e}") from e
-            specs.append((kind, path, spec))
+            specs.append((kind, path, _with_base(path, spec)))
     return specs
+
+
+def _with_base(path: Path, spec: dict) -> dict:
+    """A spec with ``base = "<variant>"`` is made on top of that variant of fixtures/variants/
+    (applied first); it inherits the variant's binding and versions unless it declares its own."""
+    if "base" not in spec:
+        return spec
+    base_file = VARIANT_DIRS["variant"] / f"{spec['base']}.toml"
+    try:
+        with base_file.open("rb") as f:
+            base = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise BuildError(f"{path}: base {spec['base']!r}: cannot read {base_file} ({e})") from e
+    if "base" in base:
+        raise BuildError(f"{path}: base {spec['base']!r} has a base of its own (one level only)")
+    merged = {"_base_file": base_file, "_base_spec": base, **spec}
+    for key in ("binding", "versions"):
+        if key not in spec and key in base:
+            merged[key] = base[key]
+    return merged
 
 
 def all_builds() -> dict[str, Build]:
@@ -271,9 +291,9 @@ def _load_reference_recipe():
 
 
 def _apply_variant(letta: Path, spec_file: Path, spec: dict, version: str) -> None:
-    """Apply a variant's moves and edits (format: fixtures/defects/README.md).
+    """Apply a variant's moves, whole files, subs and edits, in that order (format: fixtures/defects/README.md).
 
-    An edit may carry ``versions = [...]``: it applies only to those Letta versions
+    An edit or a sub may carry ``versions = [...]``: it applies only to those Letta versions
     (server code differs between releases; one defect, one file, both versions).
     """
     for move in spec.get("move", []):
@@ -281,7 +301,15 @@ def _apply_variant(letta: Path, spec_file: Path, spec: dict, version: str) -> No
         if not src.exists():
             raise BuildError(f"{spec_file}: move: {move['from']} does not exist in the tree")
         src.rename(dst)
+    for new_file in spec.get("file", []):
+        path = letta / new_file["path"]
+        if path.exists() and not new_file.get("replace", False):
+            raise BuildError(f"{spec_file}: file: {new_file['path']} already exists in the tree (say replace = true to overwrite it)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(new_file["text"])
     for sub in spec.get("sub", []):
+        if version not in sub.get("versions", [version]):
+            continue
         hits = 0
         for py in letta.rglob("*.py"):
             text = py.read_text()
@@ -313,6 +341,8 @@ def ensure_build(build: Build | str) -> Build:
     sources: list[object] = [build.version, REFERENCE_DIR, build.kind]
     if build.spec_file:
         sources.append(build.spec_file)
+    if build.spec.get("_base_file"):
+        sources.append(build.spec["_base_file"])
     digest = _digest(*sources)
     marker = build.overlay_dir / ".kit-overlay.json"
     if _read_marker(marker) == digest:
@@ -329,6 +359,8 @@ def ensure_build(build: Build | str) -> Build:
         shutil.copytree(installed_letta_dir(build.version), letta)
         try:
             _load_reference_recipe().apply(letta, build.version)
+            if build.spec.get("_base_file"):
+                _apply_variant(letta, build.spec["_base_file"], build.spec["_base_spec"], build.version)
             if build.spec_file:
                 _apply_variant(letta, build.spec_file, build.spec, build.version)
             if build.spec.get("binding"):

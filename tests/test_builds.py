@@ -45,3 +45,15 @@ def test_an_unknown_build_is_named():
     with pytest.raises(builds.BuildError) as raised:
         builds.get_build("reference-9.9.9")
     assert "reference-9.9.9" in str(raised.value)
+
+
+def test_a_variant_can_add_a_whole_file_but_not_overwrite_one_silently(tmp_path):
+    (tmp_path / "x.py").write_text("a = 1\n")
+    spec_file = tmp_path / "v.toml"
+    builds._apply_variant(tmp_path, spec_file, {"file": [{"path": "pkg/new.py", "text": "b = 2\n"}]}, "0.11.7")
+    assert (tmp_path / "pkg" / "new.py").read_text() == "b = 2\n"
+    with pytest.raises(builds.BuildError) as raised:
+        builds._apply_variant(tmp_path, spec_file, {"file": [{"path": "x.py", "text": "a = 2\n"}]}, "0.11.7")
+    assert "x.py" in str(raised.value) and "replace = true" in str(raised.value)
+    builds._apply_variant(tmp_path, spec_file, {"file": [{"path": "x.py", "text": "a = 2\n", "replace": True}]}, "0.11.7")
+    assert (tmp_path / "x.py").read_text() == "a = 2\n"
