@@ -113,8 +113,8 @@ def lacking(cassette, what: str, behavior: str):
     from kimi_conformance.replay import CassetteError
 
     if isinstance(cassette, LiveCassette):
-        pytest.skip(f"the live /models answer has no {what}: {behavior} cannot be judged on it")
-    raise CassetteError(f"cassette {cassette.path}: its /models answer has no {what}, which {behavior} needs")
+        pytest.skip(f"the live /models answer lacks {what}: {behavior} cannot be judged on it")
+    raise CassetteError(f"cassette {cassette.path}: its /models answer lacks {what}, which {behavior} needs")
 
 
 def serve_models(moonshot, base_url: str, data, *, status: int = 200) -> None:
