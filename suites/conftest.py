@@ -14,7 +14,7 @@ import pytest
 
 from kimi_conformance import letta_compat, live
 from kimi_conformance.replay import DEFAULT_CASSETTE_DIR, CassetteError, Replay, load_cassette
-from suites.helpers import BASE_URLS, KIMI_KEY, absent, pick_id, require
+from suites.helpers import BASE_URLS, KIMI_KEY, absent, kimi_typed_providers, pick_id, require
 
 # Parameters taken from the cassette folder: every error answer of /models it holds
 # (``errors/models-*``), so a new cassette is judged without editing the suites.
@@ -181,17 +181,12 @@ def key_enables(kimi, kimi_env, construct_server):
     """Precondition of the flag: with the key alone (no flag), the server enables a Kimi-typed provider.
 
     Otherwise the flag has nothing to disable, and the key's enabling is ENABLE-KEY's verdict.
-    Returns the function that finds the enabled Kimi-typed providers of a server.
+    The Kimi key stays set for the test.
     """
-
-    def kimi_typed(server) -> list:
-        return [p for p in server._enabled_providers if getattr(p, "provider_type", None) == kimi.provider_type]
-
     kimi_env.api_key(KIMI_KEY)
     kimi_env.disable(None)
-    if not kimi_typed(construct_server()):
+    if not kimi_typed_providers(kimi, construct_server()):
         pytest.skip("precondition not met: the key alone does not enable the Kimi provider (judged by ENABLE-KEY)")
-    return kimi_typed
 
 
 @pytest.fixture

@@ -170,6 +170,11 @@ def from_the_api(configs, cassette):
     return configs
 
 
+def kimi_typed_providers(kimi, server) -> list:
+    """The server's enabled providers of the Kimi type, whatever their name (the name is ENABLE-KEY's question)."""
+    return [p for p in server._enabled_providers if getattr(p, "provider_type", None) == kimi.provider_type]
+
+
 # -- roles a build may lack (binding: role = false) -------------------------------------
 
 

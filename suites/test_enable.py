@@ -5,18 +5,12 @@ from __future__ import annotations
 import pytest
 
 from kimi_conformance.letta_compat import provider_key
-from suites.helpers import BASE_URLS, KIMI_KEY, require
+from suites.helpers import BASE_URLS, KIMI_KEY, kimi_typed_providers, require
 
 
 def kimi_providers(kimi, server) -> list:
     """The enabled providers named like the contract's Kimi provider (what ENABLE-KEY promises)."""
     return [p for p in server._enabled_providers if p.name == kimi.provider_name]
-
-
-def kimi_typed_providers(kimi, server) -> list:
-    """The enabled providers of the Kimi type, whatever their name (enabled or not is ENABLE-FLAG's and
-    ENABLE-NOKEY's question; the name is ENABLE-KEY's)."""
-    return [p for p in server._enabled_providers if getattr(p, "provider_type", None) == kimi.provider_type]
 
 
 @pytest.mark.behavior("ENABLE-KEY")
@@ -54,7 +48,7 @@ def test_disabling_flag_wins_over_the_key(kimi, kimi_env, key_enables, construct
     """
     require(kimi, "disable_env")
     kimi_env.disable(flag)
-    assert key_enables(construct_server()) == []
+    assert kimi_typed_providers(kimi, construct_server()) == []
 
 
 @pytest.mark.behavior("ENABLE-FLAG")
@@ -66,7 +60,7 @@ def test_empty_flag_counts_as_unset(kimi, kimi_env, key_enables, construct_serve
     """
     require(kimi, "disable_env")
     kimi_env.disable("")
-    assert len(key_enables(construct_server())) == 1
+    assert len(kimi_typed_providers(kimi, construct_server())) == 1
 
 
 @pytest.mark.behavior("ENABLE-FLAG")
@@ -79,7 +73,7 @@ def test_what_zero_and_false_do_is_reported(kimi, kimi_env, key_enables, constru
     """
     require(kimi, "disable_env")
     kimi_env.disable(flag)
-    enabled = bool(key_enables(construct_server()))
+    enabled = bool(kimi_typed_providers(kimi, construct_server()))
     finding(f"LETTA_DISABLE_KIMI_PROVIDER={flag} leaves the Kimi provider {'enabled' if enabled else 'disabled'}")
 
 
