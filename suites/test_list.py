@@ -72,8 +72,9 @@ async def test_listing_a_mixed_api_answer_keeps_exactly_the_moonshot_ids(make_pr
 async def test_context_length_from_the_api_wins(make_provider, moonshot, base_url, cassette):
     """Each listed entry's `context_window` is its `context_length`, even where the hardcoded table says otherwise.
 
-    models/current has kimi-k3 at 1048576 and kimi-k2.6 at 262144; models/context-override lists
-    kimi-k2-0905-preview with 131072 (the table says 262144). In live mode: every entry the live API lists.
+    Every served entry with `context_length` is checked (in the kit's cassettes,
+    models/context-override lists kimi-k2-0905-preview with 131072 where the table says 262144).
+    In live mode: every entry the live API lists.
     If this fails: use `model.get("context_length")` before any table lookup; the table
     is only the fallback list (kimi-k2-0905-preview listed with 131072 must give 131072, not 262144).
     """

@@ -65,7 +65,7 @@ async def test_handle_resolves_to_that_models_config(kimi, kimi_server):
     resolved = {}
     for model_id in resolvable(kimi_server, count=0):
         handle = f"{kimi.provider_name}/{model_id}"
-        config = await kimi_server.server.get_llm_config_from_handle_async(actor=kimi_server.actor, handle=handle)
+        config = await call(kimi_server.server.get_llm_config_from_handle_async, actor=kimi_server.actor, handle=handle)
         resolved[handle] = config.model
     assert resolved == {f"{kimi.provider_name}/{m}": m for m in kimi_server.ids}
 
@@ -81,7 +81,7 @@ async def test_model_match_is_used_when_no_handle_matches(kimi, kimi_server, mon
     # the provider hands out handles under another spelling, as handle overrides do
     original = kimi.provider_class.get_handle
     monkeypatch.setattr(kimi.provider_class, "get_handle", lambda self, m, *a, **k: original(self, m, *a, **k) + "-override")
-    config = await kimi_server.server.get_llm_config_from_handle_async(actor=kimi_server.actor, handle=f"{kimi.provider_name}/{model_id}")
+    config = await call(kimi_server.server.get_llm_config_from_handle_async, actor=kimi_server.actor, handle=f"{kimi.provider_name}/{model_id}")
     assert config.model == model_id
 
 
@@ -95,7 +95,7 @@ async def test_unknown_model_raises_handle_not_found_with_the_handles(kimi, kimi
     server, actor, listing = kimi_server.server, kimi_server.actor, kimi_server.listing
     handle = f"{kimi.provider_name}/kimi-k9-does-not-exist"
     with pytest.raises(kimi.handle_not_found_error) as raised:
-        await server.get_llm_config_from_handle_async(actor=actor, handle=handle)
+        await call(server.get_llm_config_from_handle_async, actor=actor, handle=handle)
     message = str(raised.value)
     assert handle in message
     available = [c.handle for c in listing]
@@ -111,7 +111,7 @@ async def test_unknown_provider_raises_value_error_naming_the_supported(kimi, ki
     """
     server, actor = kimi_server.server, kimi_server.actor
     with pytest.raises(ValueError) as raised:
-        await server.get_llm_config_from_handle_async(actor=actor, handle="no-such-provider/kimi-k2.6")
+        await call(server.get_llm_config_from_handle_async, actor=actor, handle="no-such-provider/kimi-k2.6")
     message = str(raised.value)
     assert "no-such-provider" in message
     assert kimi.provider_name in message and "letta" in message, f"supported providers not named: {message}"
@@ -135,8 +135,8 @@ async def test_cached_lookup_resolves_once(kimi, kimi_server, moonshot, base_url
 
     server.get_llm_config_from_handle_async = counting
     handle = f"{kimi.provider_name}/{model_id}"
-    first = await server.get_cached_llm_config_async(actor=actor, handle=handle)
-    second = await server.get_cached_llm_config_async(actor=actor, handle=handle)
+    first = await call(server.get_cached_llm_config_async, actor=actor, handle=handle)
+    second = await call(server.get_cached_llm_config_async, actor=actor, handle=handle)
     assert first.model == second.model == model_id
     assert len(calls) == 1, f"resolved {len(calls)} times for the same arguments"
     assert len(moonshot.to(f"{base_url}/models", "GET")) <= 1
@@ -187,7 +187,7 @@ async def test_a_stored_providers_model_is_called_with_its_own_key(kimi, kimi_en
     (model_id,) = resolvable(kimi_server)
     handle = f"{stored_kimi_provider}/{model_id}"
     try:
-        config = await server.get_llm_config_from_handle_async(actor=actor, handle=handle)
+        config = await call(server.get_llm_config_from_handle_async, actor=actor, handle=handle)
     except Exception as e:
         pytest.skip(f"precondition not met: {handle} does not resolve ({type(e).__name__}; judged by RESOLVE-BYOK)")
     if config.provider_category != kimi.provider_category_byok or config.provider_name != stored_kimi_provider:
