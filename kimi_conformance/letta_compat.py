@@ -182,3 +182,84 @@ async def start_server(server_class, *, sync_base_providers: bool = True, sync_m
             await server._sync_provider_models_async()
     return server, actor
 
+
+
+# --------------------------------------------------------------------------------------
+# calling the build
+
+
+async def call(method, *args, **kwargs) -> Any:
+    """Call a method of the build and await its result when it is awaitable.
+
+    The one way the suites call into the build: the contract leaves sync/async free
+    (a listing helper may be ``async`` where the guide has it sync, or the reverse).
+    """
+    return await maybe_await(method(*args, **kwargs))
+
+
+def _user_message(text: str):
+    from letta.schemas.enums import MessageRole
+    from letta.schemas.letta_message_content import TextContent
+    from letta.schemas.message import Message
+
+    return Message(role=MessageRole.user, content=[TextContent(text=text)])
+
+
+def _keyword_call(method, values: dict) -> Any:
+    """Call ``method`` with the values its signature names (Letta's signatures grew between versions)."""
+    params = inspect.signature(method).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return method(**values)
+    return method(**{k: v for k, v in values.items() if k in params})
+
+
+async def chat_step(client, llm_config, *, text: str, tools: list[dict] | None = None, send_config=None):
+    """One LLM call the way Letta's agent loop makes it: ``build_request_data``, then
+    ``request_async`` (``request`` where the client has no async path), then
+    ``convert_response_to_chat_completion``. Returns the converted reply.
+
+    ``send_config`` (default ``llm_config``) is the config the request is sent with: Letta's
+    own request building reads ``model_endpoint``, so a config without one can only be
+    judged at the sending step. Errors of the request path propagate unchanged.
+    """
+    send_config = send_config or llm_config
+    messages = [_user_message(text)]
+    values = {
+        "messages": messages,
+        "llm_config": llm_config,
+        "tools": tools,
+        "force_tool_call": None,
+        "agent_type": _default_agent_type(),
+    }
+    request_data = await maybe_await(_keyword_call(client.build_request_data, values))
+    send = getattr(client, "request_async", None) or client.request
+    raw = await call(send, request_data, send_config)
+    return await call(client.convert_response_to_chat_completion, raw, messages, send_config)
+
+
+def _default_agent_type():
+    try:
+        from letta.schemas.enums import AgentType
+    except ImportError:
+        return None
+    for name in ("letta_v1_agent", "memgpt_v2_agent", "memgpt_agent"):
+        if hasattr(AgentType, name):
+            return getattr(AgentType, name)
+    return None
+
+
+async def store_provider(server, actor, *, name: str, provider_type, api_key: str, base_url: str):
+    """A provider stored by the user (byok) through the server's provider manager.
+
+    Returns ``(id, lacking)``: the stored provider's id and the request fields this
+    build's ``ProviderCreate`` has no room for (``base_url`` before 0.11; see ``provider_create``).
+    """
+    from letta.schemas.providers import ProviderCreate
+
+    request, lacking = provider_create(ProviderCreate, name=name, provider_type=provider_type, api_key=api_key, base_url=base_url)
+    stored = await server.provider_manager.create_provider_async(request, actor=actor)
+    return stored.id, lacking
+
+
+async def delete_stored_provider(server, actor, provider_id) -> None:
+    await server.provider_manager.delete_provider_by_id_async(provider_id, actor=actor)

@@ -13,14 +13,44 @@ from pathlib import Path
 import pytest
 
 from kimi_conformance import letta_compat, live
-from kimi_conformance.replay import DEFAULT_CASSETTE_DIR, Replay
-from suites.helpers import BASE_URLS, KIMI_KEY
+from kimi_conformance.replay import DEFAULT_CASSETTE_DIR, CassetteError, Replay, load_cassette
+from suites.helpers import BASE_URLS, KIMI_KEY, absent, kimi_typed_providers, pick_id, require
+
+# Parameters taken from the cassette folder: every error answer of /models it holds
+# (``errors/models-*``), so a new cassette is judged without editing the suites.
+ERROR_ANSWERS = {
+    "models_error": lambda status: True,  # every failed /models call (LIST-FALLBACK)
+    "models_unauthorized": lambda status: status == 401,  # AUTH-401
+    "models_other_error": lambda status: status != 401,  # AUTH-OTHER
+}
+
+
+def cassette_folder(config: pytest.Config) -> Path:
+    directory = config.getoption("kimi_cassette_dir")
+    return Path(directory) if directory else DEFAULT_CASSETTE_DIR
+
+
+def models_error_cassettes(folder: Path) -> dict[str, int]:
+    """``{"errors/models-...": status}`` for every /models error cassette of the folder."""
+    found = {}
+    for path in sorted((folder / "errors").glob("models-*.yaml")):
+        try:
+            statuses = [i.status for i in load_cassette(path).interactions if i.path == "/models"]
+        except CassetteError:  # said once by the input check before any test
+            continue
+        if statuses:
+            found[f"errors/{path.stem}"] = statuses[0]
+    return found
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "base_url" in metafunc.fixturenames:
         urls = live.base_urls(metafunc.config, BASE_URLS)
         metafunc.parametrize("base_url", list(urls.values()), ids=list(urls), indirect=True)
+    for name, wanted in ERROR_ANSWERS.items():
+        if name in metafunc.fixturenames:
+            answers = [c for c, status in models_error_cassettes(cassette_folder(metafunc.config)).items() if wanted(status)]
+            metafunc.parametrize(name, answers, ids=[a.split("/", 1)[1] for a in answers])
 
 
 @pytest.fixture
@@ -37,8 +67,7 @@ def moonshot(pytestconfig, request) -> Replay:
     opened to the outside, even when the code under test swallowed the error. In live
     mode the cassettes of what the live API serves are answered by it (kimi_conformance.live).
     """
-    directory = pytestconfig.getoption("kimi_cassette_dir")
-    replay = live.moonshot_transport(request.node, Path(directory) if directory else DEFAULT_CASSETTE_DIR, KIMI_KEY).start()
+    replay = live.moonshot_transport(request.node, cassette_folder(pytestconfig), KIMI_KEY).start()
     try:
         yield replay
     finally:
@@ -58,23 +87,47 @@ class KimiEnvironment:
     def __init__(self, kimi, monkeypatch: pytest.MonkeyPatch):
         self.kimi, self.mp = kimi, monkeypatch
 
-    def _setting(self, field: str, value) -> None:
-        settings = self.kimi.settings
+    def _setting(self, role: str, value) -> None:
+        """Set the settings field the binding names for ``role`` (skipped where the role is absent)."""
+        if absent(self.kimi, role):
+            return
+        settings, field = self.kimi.settings, getattr(self.kimi, role)
         if field not in type(settings).model_fields:
-            pytest.fail(f"the build's settings object has no field {field!r} (binding: settings_* names)", pytrace=False)
+            pytest.fail(f"the build's settings object has no field {field!r} (binding: {role})", pytrace=False)
         self.mp.setattr(settings, field, value)
 
+    def _role_env(self, role: str, value: str | None) -> None:
+        if not absent(self.kimi, role):
+            self._env(getattr(self.kimi, role), value)
+
     def api_key(self, value: str | None) -> None:
-        self._env(self.kimi.api_key_env, value)
-        self._setting(self.kimi.settings_api_key, value)
+        self._role_env("api_key_env", value)
+        self._setting("settings_api_key", value)
+
+    def base_url_configurable(self) -> bool:
+        return not (absent(self.kimi, "settings_base_url") and absent(self.kimi, "base_url_env"))
 
     def base_url(self, value: str | None) -> None:
-        self._env(self.kimi.base_url_env, value)
+        """Configure the base URL (the behaviour under test needs the setting: absent fails it)."""
         if value is not None:
-            self._setting(self.kimi.settings_base_url, value)
+            require(self.kimi, "settings_base_url", "base_url_env")
+        self._role_env("base_url_env", value)
+        if value is not None:
+            self._setting("settings_base_url", value)
+
+    def deploy_at(self, base_url: str) -> None:
+        """A consistent deployment at ``base_url``, for behaviours that are not about the setting.
+
+        A build that cannot be configured for another base URL is judged at its default one
+        (whether it honours the setting is ENABLE-KEY's and CLIENT-KWARGS' question).
+        """
+        if self.base_url_configurable():
+            self.base_url(base_url)
+        elif base_url.rstrip("/") != self.kimi.default_base_url.rstrip("/"):
+            pytest.skip(f"precondition not met: this build cannot be configured for {base_url} (judged by ENABLE-KEY)")
 
     def disable(self, value: str | None) -> None:
-        self._env(self.kimi.disable_env, value)
+        self._role_env("disable_env", value)
 
     def openai_key(self, value: str | None) -> None:
         self._env("OPENAI_API_KEY", value)
@@ -93,10 +146,47 @@ def kimi_env(kimi, monkeypatch) -> KimiEnvironment:
     env = KimiEnvironment(kimi, monkeypatch)
     env.api_key(None)
     env.disable(None)
-    env._env(kimi.base_url_env, None)
-    env._setting(kimi.settings_base_url, kimi.default_base_url)
+    env._role_env("base_url_env", None)
+    env._setting("settings_base_url", kimi.default_base_url)
     env.openai_key(None)
     return env
+
+
+@pytest.fixture
+def kimi_config(make_provider, moonshot):
+    """A Kimi `LLMConfig` as the build's provider lists it: ``await kimi_config(base_url, need=..., behavior=ID)``.
+
+    The config comes from ``list_llm_models_async()`` over the folder's ``models/current``
+    answer, for the first served id that fits ``need`` (see suites.helpers.NEEDS) and that
+    the build lists; its ``model_endpoint`` must be ``base_url`` (LIST-FIELDS' verdict)
+    unless ``check_endpoint=False``; other keywords update the config (``model_endpoint=None``).
+    """
+
+    async def make(base_url: str, *, need: str = "any", behavior: str, check_endpoint: bool = True, **update):
+        served = moonshot.serve("models/current", base_url)
+        configs = await letta_compat.call(make_provider(base_url).list_llm_models_async)
+        model_id = pick_id(served, configs, need, behavior=behavior)
+        moonshot.requests.clear()  # the test observes what its own call sends
+        config = next(c for c in configs if c.model == model_id)
+        endpoint = (config.model_endpoint or "").rstrip("/")
+        if check_endpoint and endpoint != base_url.rstrip("/"):
+            pytest.skip(f"precondition not met: {model_id} is listed with model_endpoint {endpoint!r}, not {base_url} (judged by LIST-FIELDS)")
+        return config.model_copy(update=update) if update else config
+
+    return make
+
+
+@pytest.fixture
+def key_enables(kimi, kimi_env, construct_server):
+    """Precondition of the flag: with the key alone (no flag), the server enables a Kimi-typed provider.
+
+    Otherwise the flag has nothing to disable, and the key's enabling is ENABLE-KEY's verdict.
+    The Kimi key stays set for the test.
+    """
+    kimi_env.api_key(KIMI_KEY)
+    kimi_env.disable(None)
+    if not kimi_typed_providers(kimi, construct_server()):
+        pytest.skip("precondition not met: the key alone does not enable the Kimi provider (judged by ENABLE-KEY)")
 
 
 @pytest.fixture

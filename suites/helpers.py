@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import warnings
 from contextlib import contextmanager
 
+import httpx
 import pytest
+
+from kimi_conformance import letta_compat
 
 # Both Moonshot platforms: the China one (the default) and the international one.
 BASE_URLS = {"cn": "https://api.moonshot.cn/v1", "ai": "https://api.moonshot.ai/v1"}
@@ -46,17 +50,109 @@ def listed(configs, model_id: str):
 
 # The contract's filter (LIST-PREFIX), used to state the preconditions of other behaviours.
 CONTRACT_PREFIXES = ("moonshot-", "kimi-")
+# An entry of the kit's own inline /models answers (never expected in a served cassette).
 PROBE_ENTRY = {"id": "moonshot-v1-8k", "object": "model", "owned_by": "moonshot", "context_length": 8192}
+
+
+def kept_by_contract(entry) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"].startswith(CONTRACT_PREFIXES)
+
+
+def served_entries(cassette) -> list[dict]:
+    """The entries of a served /models answer the contract keeps, in the answer's order.
+
+    In live mode the served cassette's bodies are what the live API delivered, so read
+    them after the build's listing request.
+    """
+    return [e for body in cassette.json_bodies("/models") if isinstance(body, dict) for e in body.get("data") or [] if kept_by_contract(e)]
 
 
 def contract_ids(cassette) -> set[str]:
     """The ids of a cassette's /models answer that the contract keeps."""
-    return {
-        e["id"]
-        for body in cassette.json_bodies("/models")
-        for e in body.get("data", [])
-        if isinstance(e, dict) and isinstance(e.get("id"), str) and e["id"].startswith(CONTRACT_PREFIXES)
-    }
+    return {e["id"] for e in served_entries(cassette)}
+
+
+# What a test may need from a served /models answer: a predicate on the entry and how to say it.
+NEEDS = {
+    "any": (lambda e: True, "a Moonshot model id"),
+    "with-context": (lambda e: isinstance(e.get("context_length"), int), "an entry with context_length"),
+    "without-context": (lambda e: "context_length" not in e, "an entry without context_length"),
+    "thinking": (lambda e: e.get("supports_reasoning") is True, "a thinking model (supports_reasoning: true)"),
+}
+
+
+def served_ids(cassette, need: str = "any", *, behavior: str) -> list[str]:
+    """The ids of the served answer that fit ``need``; none is a broken input, not a verdict.
+
+    A cassette folder that lacks what a behaviour needs would leave it unjudged: in replay
+    that stops the run (exit 4, one line naming the cassette); in live mode the test skips
+    saying what the live list lacks.
+    """
+    test, what = NEEDS[need]
+    ids = [e["id"] for e in served_entries(cassette) if test(e)]
+    if not ids:
+        lacking(cassette, what, behavior)
+    return ids
+
+
+def pick_id(cassette, configs, need: str = "any", *, behavior: str) -> str:
+    """The first id of the served answer that fits ``need`` and that the build listed.
+
+    Which ids are listed is LIST-PREFIX's verdict: the test skips when none of them is.
+    """
+    ids = served_ids(cassette, need, behavior=behavior)
+    listed_ids = {c.model for c in configs}
+    for model_id in ids:
+        if model_id in listed_ids:
+            return model_id
+    pytest.skip(f"precondition not met: none of {ids} was listed (judged by LIST-PREFIX)")
+
+
+def lacking(cassette, what: str, behavior: str):
+    from kimi_conformance.live_transport import LiveCassette
+    from kimi_conformance.replay import CassetteError
+
+    if isinstance(cassette, LiveCassette):
+        pytest.skip(f"the live /models answer lacks {what}: {behavior} cannot be judged on it")
+    raise CassetteError(f"cassette {cassette.path}: its /models answer lacks {what}, which {behavior} needs")
+
+
+def serve_models(moonshot, base_url: str, data, *, status: int = 200) -> None:
+    """Answer ``GET {base_url}/models`` with an inline body (``{"object": "list", "data": data}``
+    for a list, else ``data`` itself): the replay serves any body, in live mode too."""
+    body = {"object": "list", "data": data} if isinstance(data, list) else data
+    moonshot.inject("GET", f"{base_url.rstrip('/')}/models", lambda request: httpx.Response(status, json=body))
+
+
+_PROBES = itertools.count()
+
+
+def probe_url() -> str:
+    """A base URL of its own for one inline answer (the filter does not depend on the host)."""
+    return f"https://probe-{next(_PROBES)}.kit-gateway.test/v1"
+
+
+async def list_inline(make_provider, moonshot, data) -> list:
+    """What the build lists through ``list_llm_models_async()`` for an inline /models answer."""
+    url = probe_url()
+    serve_models(moonshot, url, data)
+    return await letta_compat.call(make_provider(url).list_llm_models_async)
+
+
+async def filter_drops_every_entry(make_provider, moonshot, cassette) -> None:
+    """Precondition of the nothing-usable fallback: the build's listing drops each entry of the cassette.
+
+    Each entry is served beside a Moonshot id; if the build keeps it (or fails on it), the
+    answer was not "nothing usable" for this build, and LIST-PREFIX is the judge.
+    """
+    for body in cassette.json_bodies("/models"):
+        for e in body.get("data", []):
+            try:
+                kept = {c.model for c in await list_inline(make_provider, moonshot, [PROBE_ENTRY, e])}
+            except Exception as exc:  # noqa: BLE001 - any failure on the entry is LIST-PREFIX's
+                pytest.skip(f"precondition not met: listing fails on {e.get('id')!r} ({type(exc).__name__}; judged by LIST-PREFIX)")
+            if kept != {PROBE_ENTRY["id"]}:
+                pytest.skip(f"precondition not met: the listing keeps {sorted(kept - {PROBE_ENTRY['id']})} (judged by LIST-PREFIX)")
 
 
 def from_the_api(configs, cassette):
@@ -74,20 +170,25 @@ def from_the_api(configs, cassette):
     return configs
 
 
-def filter_drops_every_entry(provider, cassette) -> None:
-    """Precondition of the nothing-usable fallback: the build's filter drops each entry of the cassette.
+def kimi_typed_providers(kimi, server) -> list:
+    """The server's enabled providers of the Kimi type, whatever their name (the name is ENABLE-KEY's question)."""
+    return [p for p in server._enabled_providers if getattr(p, "provider_type", None) == kimi.provider_type]
 
-    Each entry is listed beside a Moonshot id; if the build keeps it (or fails on it), the
-    answer was not "nothing usable" for this build, and LIST-PREFIX is the judge.
-    """
-    for body in cassette.json_bodies("/models"):
-        for e in body.get("data", []):
-            try:
-                kept = {c.model for c in provider._list_llm_models([PROBE_ENTRY, e])}
-            except Exception as exc:  # noqa: BLE001 - any failure on the entry is LIST-PREFIX's
-                pytest.skip(f"precondition not met: the filter fails on {e.get('id')!r} ({type(exc).__name__}; judged by LIST-PREFIX)")
-            if kept != {PROBE_ENTRY["id"]}:
-                pytest.skip(f"precondition not met: the filter keeps {sorted(kept - {PROBE_ENTRY['id']})} (judged by LIST-PREFIX)")
+
+# -- roles a build may lack (binding: role = false) -------------------------------------
+
+
+def absent(kimi, role: str) -> bool:
+    """True when the binding declares ``role`` absent in this build."""
+    check = getattr(kimi, "absent", None)
+    return bool(check is not None and check(role))
+
+
+def require(kimi, *roles: str) -> None:
+    """The behaviour needs these roles: a role the build lacks fails it with the binding's one line."""
+    for role in roles:
+        if absent(kimi, role):
+            pytest.fail(kimi.absence(role), pytrace=False)
 
 
 class Notices:

@@ -5,18 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from kimi_conformance.letta_compat import call
 from suites.helpers import KIMI_KEY
 
-UNAUTHORIZED = ["errors/models-401-invalid-authentication", "errors/models-401-incorrect-api-key"]
-OTHER_HTTP = [
-    "errors/models-403-permission-denied",
-    "errors/models-404-not-found",
-    "errors/models-429-rate-limit",
-    "errors/models-429-engine-overloaded",
-    "errors/models-429-quota",
-    "errors/models-500-server-error",
-    "errors/models-503-overloaded",
-]
+# The 401 and other error answers of /models come from the cassette folder (conftest: models_unauthorized, models_other_error).
 # Error statuses no cassette holds, answered in Moonshot's error format: 400 is the lowest one.
 INJECTED_HTTP = {"injected-400-invalid-request": (400, "invalid_request_error")}
 NETWORK = ["connect-error", "timeout"]
@@ -29,17 +21,16 @@ def error_answer(status: int, error_type: str):
 
 
 @pytest.mark.behavior("AUTH-401")
-@pytest.mark.parametrize("cassette", UNAUTHORIZED)
-async def test_401_raises_the_authentication_error(kimi, make_provider, moonshot, base_url, cassette):
+async def test_401_raises_the_authentication_error(kimi, make_provider, moonshot, base_url, models_unauthorized):
     """`check_api_key()` raises `LLMAuthenticationError` (or a subclass) with `ErrorCode.UNAUTHENTICATED` on a 401, whatever the body.
 
     If this fails: test `response.status_code == 401` before any catch-all and raise
     `LLMAuthenticationError(message=..., code=ErrorCode.UNAUTHENTICATED)`; do not let an
     `except Exception` re-wrap it as a plain `LLMError`.
     """
-    moonshot.serve(cassette, base_url)
+    moonshot.serve(models_unauthorized, base_url)
     with pytest.raises(kimi.llm_error) as raised:
-        await make_provider(base_url).check_api_key()
+        await call(make_provider(base_url).check_api_key)
     assert isinstance(raised.value, kimi.auth_error), f"got {type(raised.value).__name__}, not {kimi.auth_error.__name__}"
     assert getattr(raised.value, "code", None) == kimi.unauthenticated_code
 
@@ -51,25 +42,35 @@ async def test_no_key_raises_value_error_before_any_request(make_provider, moons
     If this fails: start `check_api_key` with `if not self.api_key: raise ValueError(...)`.
     """
     with pytest.raises(ValueError):
-        await make_provider(base_url, api_key=None).check_api_key()
+        await call(make_provider(base_url, api_key=None).check_api_key)
     assert moonshot.requests == [], "no request may be sent without a key"
 
 
 @pytest.mark.behavior("AUTH-OTHER")
-@pytest.mark.parametrize("answer", OTHER_HTTP + list(INJECTED_HTTP))
-async def test_other_http_errors_raise_llm_error_not_auth(kimi, make_provider, moonshot, base_url, answer):
+@pytest.mark.parametrize("injected", list(INJECTED_HTTP))
+async def test_injected_http_errors_raise_llm_error_not_auth(kimi, make_provider, moonshot, base_url, injected):
+    """A 400 (no cassette holds one) raises `LLMError`, not the authentication error.
+
+    If this fails: after the 401 check, `raise_for_status()` and map `HTTPStatusError` to
+    `LLMError`; every status from 400 up is an error.
+    """
+    moonshot.inject("GET", f"{base_url}/models", error_answer(*INJECTED_HTTP[injected]))
+    with pytest.raises(kimi.llm_error) as raised:
+        await call(make_provider(base_url).check_api_key)
+    assert not isinstance(raised.value, kimi.auth_error), f"{injected} must not be reported as an authentication failure"
+
+
+@pytest.mark.behavior("AUTH-OTHER")
+async def test_other_http_errors_raise_llm_error_not_auth(kimi, make_provider, moonshot, base_url, models_other_error):
     """Other HTTP errors (400, 403, 404, 429, 500, 503) raise `LLMError`, never the authentication error and never silence.
 
     If this fails: after the 401 check, `raise_for_status()` and map `HTTPStatusError` to
     `LLMError`; only 401 is an authentication failure, and every status from 400 up is an error.
     """
-    if answer in INJECTED_HTTP:
-        moonshot.inject("GET", f"{base_url}/models", error_answer(*INJECTED_HTTP[answer]))
-    else:
-        moonshot.serve(answer, base_url)
+    moonshot.serve(models_other_error, base_url)
     with pytest.raises(kimi.llm_error) as raised:
-        await make_provider(base_url).check_api_key()
-    assert not isinstance(raised.value, kimi.auth_error), f"{answer} must not be reported as an authentication failure"
+        await call(make_provider(base_url).check_api_key)
+    assert not isinstance(raised.value, kimi.auth_error), f"{models_other_error} must not be reported as an authentication failure"
 
 
 @pytest.mark.behavior("AUTH-OTHER")
@@ -81,7 +82,7 @@ async def test_network_errors_raise_llm_error(kimi, make_provider, moonshot, bas
     """
     moonshot.inject("GET", f"{base_url}/models", fault)
     with pytest.raises(kimi.llm_error) as raised:
-        await make_provider(base_url).check_api_key()
+        await call(make_provider(base_url).check_api_key)
     assert not isinstance(raised.value, kimi.auth_error)
 
 
@@ -93,6 +94,6 @@ async def test_200_returns_and_carried_the_bearer_key(make_provider, moonshot, b
     and return without raising on 2xx.
     """
     moonshot.serve("models/current", base_url)
-    await make_provider(base_url).check_api_key()
+    await call(make_provider(base_url).check_api_key)
     sent = moonshot.to(f"{base_url}/models", "GET")
     assert sent and all(r.bearer == KIMI_KEY for r in sent)

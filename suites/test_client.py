@@ -1,31 +1,30 @@
-"""CLIENT and ROUTE-KEY: talking to the model (guide §3.2.3, §3.3.4–§3.3.6)."""
+"""CLIENT and ROUTE-KEY: talking to the model (guide §3.2.3, §3.3.4–§3.3.6).
+
+Judged on the request the client sends (observed in the replay), through the request
+path of Letta's agent loop (kimi_conformance.letta_compat.chat_step), for a config the
+build's provider lists (the ``kimi_config`` fixture): never on how a client prepares it.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from kimi_conformance.letta_compat import maybe_await
-from suites.helpers import KIMI_KEY, OPENAI_KEY, listed
+from kimi_conformance.letta_compat import call, chat_step
+from suites.helpers import KIMI_KEY, OPENAI_KEY, require
 
-CHAT_REQUEST = {
-    "messages": [{"role": "user", "content": "What's the weather in Beijing?"}],
-    "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
-}
-CHATS = [("chat/tool-calls", "kimi-k2.5"), ("chat/reasoning", "kimi-k2.6")]  # the second is a thinking model
+QUESTION = "What's the weather in Beijing?"
+# a tool's JSON schema, as Letta's agent loop passes it to build_request_data
+TOOLS = [{"name": "get_weather", "description": "The weather in a city.",
+          "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+CHATS = [("chat/tool-calls", "any"), ("chat/reasoning", "thinking")]  # the model: a served id (a thinking one for reasoning)
 
 
-@pytest.fixture
-def kimi_config(make_provider):
-    """A Kimi `LLMConfig` as the build's provider makes it: ``kimi_config(model, endpoint)``."""
+def sent_chats(moonshot) -> list:
+    return [r for r in moonshot.requests if r.method == "POST" and r.url.endswith("/chat/completions")]
 
-    def make(model: str, endpoint: str | None):
-        template = make_provider("https://api.moonshot.cn/v1")._list_llm_models(
-            [{"id": "moonshot-v1-8k", "object": "model", "owned_by": "moonshot", "context_length": 8192}]
-        )
-        assert template, "the provider lists nothing for moonshot-v1-8k (see LIST-PREFIX)"
-        return template[0].model_copy(update={"model": model, "model_endpoint": endpoint})
 
-    return make
+def where(moonshot) -> str:
+    return f"requests: {[r.method + ' ' + r.url for r in moonshot.requests]}"
 
 
 @pytest.mark.behavior("CLIENT-DISPATCH")
@@ -41,47 +40,92 @@ def test_factory_returns_the_kimi_client(kimi):
 
 @pytest.mark.behavior("CLIENT-KWARGS")
 @pytest.mark.parametrize("source", ["settings", "env"])
-def test_key_comes_from_settings_else_env(kimi, kimi_env, kimi_config, base_url, source, monkeypatch):
-    """`_prepare_client_kwargs` takes the key from `model_settings.kimi_api_key`, else from env `KIMI_API_KEY`.
+async def test_key_comes_from_settings_else_env(kimi, kimi_env, kimi_config, moonshot, base_url, source, monkeypatch):
+    """The chat request carries the key from `model_settings.kimi_api_key`, else from env `KIMI_API_KEY`, and goes to the config's endpoint.
 
-    If this fails: `api_key = model_settings.kimi_api_key or os.environ.get("KIMI_API_KEY")`.
+    If this fails: `api_key = model_settings.kimi_api_key or os.environ.get("KIMI_API_KEY")`,
+    `base_url = llm_config.model_endpoint or model_settings.kimi_base_url`.
     """
+    config = await kimi_config(base_url, behavior="CLIENT-KWARGS")
     if source == "settings":
-        kimi_env._setting(kimi.settings_api_key, KIMI_KEY)
+        require(kimi, "settings_api_key")
+        kimi_env._setting("settings_api_key", KIMI_KEY)
     else:
+        require(kimi, "api_key_env")
         monkeypatch.setenv(kimi.api_key_env, KIMI_KEY)
-    kwargs = kimi.client_class()._prepare_client_kwargs(kimi_config("kimi-k2.5", base_url))
-    assert kwargs["api_key"] == KIMI_KEY
-    assert kwargs["base_url"].rstrip("/") == base_url
+    moonshot.serve("chat/tool-calls", base_url)
+    await chat_step(kimi.client_class(), config, text=QUESTION, tools=TOOLS)
+    sent = sent_chats(moonshot)
+    assert [r.url for r in sent] == [f"{base_url}/chat/completions"], where(moonshot)
+    assert sent[0].bearer == KIMI_KEY, f"the chat request carried another key than the one in {source}"
 
 
 @pytest.mark.behavior("CLIENT-KWARGS")
-def test_base_url_falls_back_to_settings(kimi, kimi_env, kimi_config, base_url):
-    """Without `llm_config.model_endpoint`, the base URL is `model_settings.kimi_base_url`.
+async def test_settings_key_wins_over_env(kimi, kimi_env, kimi_config, moonshot, base_url, monkeypatch):
+    """With a key in both the settings and env `KIMI_API_KEY`, the chat request carries the settings' key.
+
+    If this fails: read `model_settings.kimi_api_key` first and the environment only when it is empty.
+    """
+    require(kimi, "settings_api_key", "api_key_env")
+    config = await kimi_config(base_url, behavior="CLIENT-KWARGS")
+    kimi_env._setting("settings_api_key", KIMI_KEY)
+    monkeypatch.setenv(kimi.api_key_env, "sk-kit-replay-kimi-env-only-0000")
+    moonshot.serve("chat/tool-calls", base_url)
+    await chat_step(kimi.client_class(), config, text=QUESTION, tools=TOOLS)
+    sent = sent_chats(moonshot)
+    assert sent, where(moonshot)
+    assert sent[0].bearer == KIMI_KEY, "the environment's key was sent although the settings hold one"
+
+
+@pytest.mark.behavior("CLIENT-KWARGS")
+async def test_base_url_falls_back_to_settings(kimi, kimi_env, kimi_config, moonshot, base_url):
+    """Without `llm_config.model_endpoint`, the chat request goes to `model_settings.kimi_base_url`.
 
     If this fails: `base_url = llm_config.model_endpoint or model_settings.kimi_base_url`.
     """
+    config = await kimi_config(base_url, behavior="CLIENT-KWARGS")
     kimi_env.api_key(KIMI_KEY)
     kimi_env.base_url(base_url)
-    kwargs = kimi.client_class()._prepare_client_kwargs(kimi_config("kimi-k2.5", None))
-    assert kwargs["base_url"].rstrip("/") == base_url
+    moonshot.serve("chat/tool-calls", base_url)
+    without_endpoint = config.model_copy(update={"model_endpoint": None})
+    await chat_step(kimi.client_class(), config, text=QUESTION, tools=TOOLS, send_config=without_endpoint)
+    assert [r.url for r in sent_chats(moonshot)] == [f"{base_url}/chat/completions"], where(moonshot)
 
 
 @pytest.mark.behavior("CLIENT-KWARGS")
-def test_no_key_raises_value_error(kimi, kimi_env, kimi_config):
-    """Without a Kimi key anywhere, `_prepare_client_kwargs` raises `ValueError` (no OpenAI or dummy key).
+async def test_no_key_raises_value_error(kimi, kimi_env, kimi_config, moonshot, base_url):
+    """Without a Kimi key anywhere, the client raises `ValueError` before any request (no OpenAI or dummy key).
 
     If this fails: raise `ValueError("Kimi API key is required.")` when neither the settings
     nor the environment have a key (an OpenAI key is set, and must not be used instead).
     """
+    config = await kimi_config(base_url, behavior="CLIENT-KWARGS")
     kimi_env.openai_key(OPENAI_KEY)
+    moonshot.serve("chat/tool-calls", base_url)
     with pytest.raises(ValueError):
-        kimi.client_class()._prepare_client_kwargs(kimi_config("kimi-k2.5", "https://api.moonshot.cn/v1"))
+        await chat_step(kimi.client_class(), config, text=QUESTION, tools=TOOLS)
+    assert sent_chats(moonshot) == [], f"a request was sent without a Kimi key ({where(moonshot)})"
+
+
+@pytest.mark.behavior("CLIENT-KWARGS")
+async def test_a_config_without_provider_fields_gets_the_kimi_key(kimi, kimi_env, kimi_config, moonshot, base_url):
+    """A Kimi config with no `provider_name`/`provider_category` (an agent's stored config) is sent with the Kimi key to its own endpoint.
+
+    If this fails: test the category with `llm_config.provider_category == ProviderCategory.byok`
+    (it may be None: never order it), on the async path Letta's agent loop takes as on the sync one.
+    """
+    kimi_env.api_key(KIMI_KEY)
+    config = await kimi_config(base_url, behavior="CLIENT-KWARGS", provider_name=None, provider_category=None)
+    moonshot.serve("chat/tool-calls", base_url)
+    await chat_step(kimi.client_class(), config, text=QUESTION, tools=TOOLS)
+    sent = sent_chats(moonshot)
+    assert [r.url for r in sent] == [f"{base_url}/chat/completions"], where(moonshot)
+    assert sent[0].bearer == KIMI_KEY
 
 
 @pytest.mark.behavior("CLIENT-CHAT")
-@pytest.mark.parametrize(("cassette", "model"), CHATS, ids=["tool-calls", "reasoning"])
-async def test_chat_completion_round_trip(kimi, kimi_env, kimi_config, moonshot, base_url, cassette, model):
+@pytest.mark.parametrize(("cassette", "need"), CHATS, ids=["tool-calls", "reasoning"])
+async def test_chat_completion_round_trip(kimi, kimi_env, kimi_config, moonshot, base_url, cassette, need):
     """A chat completion goes to `{base_url}/chat/completions` with the Kimi key and model id; tool calls (and reasoning) come back.
 
     If this fails: `KimiClient` must send with `OpenAI(api_key=<kimi key>, base_url=<config endpoint>)`,
@@ -89,16 +133,15 @@ async def test_chat_completion_round_trip(kimi, kimi_env, kimi_config, moonshot,
     round-trip) and, for thinking models, `reasoning_content`.
     """
     kimi_env.api_key(KIMI_KEY)
-    kimi_env.base_url(base_url)  # a consistent deployment: where the base URL comes from is CLIENT-KWARGS's question
+    kimi_env.deploy_at(base_url)  # a consistent deployment: where the base URL comes from is CLIENT-KWARGS's question
+    config = await kimi_config(base_url, need=need, behavior="CLIENT-CHAT")
     served = moonshot.serve(cassette, base_url)
-    config = kimi_config(model, base_url)
-    client = kimi.client_class()
-    raw = client.request({"model": model, **CHAT_REQUEST}, config)
-    reply = await maybe_await(client.convert_response_to_chat_completion(raw, [], config))
-    sent = moonshot.to(f"{base_url}/chat/completions", "POST")
-    assert len(sent) == 1, f"requests: {[r.method + ' ' + r.url for r in moonshot.requests]}"
+    reply = await chat_step(kimi.client_class(), config, text=QUESTION, tools=TOOLS)
+    sent = sent_chats(moonshot)
+    assert len(sent) == 1, where(moonshot)
+    assert sent[0].url == f"{base_url}/chat/completions"
     assert sent[0].bearer == KIMI_KEY
-    assert sent[0].json()["model"] == model
+    assert sent[0].json()["model"] == config.model
     assert type(reply).__name__ == "ChatCompletionResponse"
     message = reply.choices[0].message
     # what Moonshot answered (the cassette, or in live mode the live reply): ids round-trip, whatever their form
@@ -112,43 +155,25 @@ async def test_chat_completion_round_trip(kimi, kimi_env, kimi_config, moonshot,
 
 
 @pytest.mark.behavior("ROUTE-KEY")
-async def test_a_listed_model_reaches_moonshot_with_the_kimi_key(kimi, kimi_env, make_provider, moonshot, base_url):
+async def test_a_listed_model_reaches_moonshot_with_the_kimi_key(kimi, kimi_env, kimi_config, moonshot, base_url):
     """End to end: a model listed by the Kimi provider, used the way Letta's agent uses it, reaches the Kimi base URL with the Kimi key.
 
     If this fails: the agent picks its client with `LLMClient.create(provider_type=llm_config.model_endpoint_type)`;
     a config listed with `model_endpoint_type="openai"` gets the OpenAI client and sends the
-    OpenAI key to Moonshot. List Kimi configs with an endpoint type that dispatches to `KimiClient`.
+    OpenAI key to Moonshot. List Kimi configs with an endpoint type that dispatches to `KimiClient`,
+    whose request carries the Kimi key to the provider's base URL.
     """
     kimi_env.api_key(KIMI_KEY)
-    kimi_env.base_url(base_url)
+    kimi_env.deploy_at(base_url)
     kimi_env.openai_key(OPENAI_KEY)
-    moonshot.serve("models/current", base_url)
+    config = await kimi_config(base_url, behavior="ROUTE-KEY", check_endpoint=False)
     moonshot.serve("chat/tool-calls", base_url)
-    config = listed(await make_provider(base_url).list_llm_models_async(), "moonshot-v1-32k")
-    client = kimi.client_factory(provider_type=config.model_endpoint_type)
-    client.request({"model": config.model, **CHAT_REQUEST}, config)
+    client = await call(kimi.client_factory, provider_type=config.model_endpoint_type)
+    try:
+        await chat_step(client, config, text=QUESTION, tools=TOOLS)
+    except Exception:  # noqa: BLE001 - what reached Moonshot is the verdict, below
+        pass
     sent = moonshot.to(f"{base_url}/chat/completions", "POST")
-    assert sent, f"nothing reached {base_url}/chat/completions (requests: {[r.url for r in moonshot.requests]})"
+    assert sent, f"nothing reached {base_url}/chat/completions ({where(moonshot)})"
     assert sent[0].bearer != OPENAI_KEY, "the OpenAI key was sent to Moonshot"
     assert sent[0].bearer == KIMI_KEY
-
-
-# Letta's agent loop prepares its client through the async method; an agent's stored
-# config may lack the provider fields (optional in LLMConfig). Found by bench/mutation.py.
-PREPARE = {"sync": "_prepare_client_kwargs", "async": "_prepare_client_kwargs_async"}
-
-
-@pytest.mark.behavior("CLIENT-KWARGS")
-@pytest.mark.parametrize("method", list(PREPARE))
-async def test_a_config_without_provider_fields_gets_the_kimi_key(kimi, kimi_env, kimi_config, base_url, method):
-    """A Kimi config with no `provider_name`/`provider_category` gets the Kimi key and its own endpoint, sync and async.
-
-    If this fails: test the category with `llm_config.provider_category == ProviderCategory.byok`
-    (it may be None: never order it), and give `_prepare_client_kwargs_async` the same key and
-    base URL as `_prepare_client_kwargs`.
-    """
-    kimi_env.api_key(KIMI_KEY)
-    config = kimi_config("moonshot-v1-8k", base_url).model_copy(update={"provider_name": None, "provider_category": None})
-    kwargs = await maybe_await(getattr(kimi.client_class(), PREPARE[method])(config))
-    assert kwargs["api_key"] == KIMI_KEY
-    assert kwargs["base_url"].rstrip("/") == base_url

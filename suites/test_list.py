@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from suites.helpers import HARDCODED, KIMI_KEY, by_model, capture_notices, filter_drops_every_entry, from_the_api, listed, new_notices
+from kimi_conformance.letta_compat import call
+from suites.helpers import (
+    HARDCODED,
+    KIMI_KEY,
+    by_model,
+    capture_notices,
+    filter_drops_every_entry,
+    from_the_api,
+    list_inline,
+    new_notices,
+    served_ids,
+)
 
+# The contract's own examples of the filter (LIST-PREFIX), served inline beside a kept entry.
 FOREIGN_IDS = ["gpt-4o", "moonshotai/kimi-k2", "Kimi-K2", "moonshot", "abab6.5", None]
 KEPT_IDS = ["moonshot-v1-8k", "moonshot-v1-128k", "moonshot-v1-auto", "kimi-k2.5", "kimi-k2.6", "kimi-k3", "kimi-k2-0905-preview", "kimi-latest"]
-# cassettes whose lists hold no usable entry, and failures of the /models call
+# cassettes whose lists hold no usable entry; failed /models calls come from the folder (conftest: models_error)
 NOTHING_USABLE = ["models/empty", "models/foreign-only"]
-HTTP_FAILURES = [
-    "errors/models-401-invalid-authentication",
-    "errors/models-403-permission-denied",
-    "errors/models-404-not-found",
-    "errors/models-429-rate-limit",
-    "errors/models-429-quota",
-    "errors/models-500-server-error",
-    "errors/models-503-overloaded",
-]
 INJECTED_FAILURES = ["connect-error", "timeout", "malformed-json"]
 
 
@@ -31,27 +34,25 @@ def entry(model_id, **extra) -> dict:
 
 @pytest.mark.behavior("LIST-PREFIX")
 @pytest.mark.parametrize("foreign", FOREIGN_IDS, ids=[str(f) for f in FOREIGN_IDS])
-def test_foreign_ids_are_dropped(make_provider, foreign):
-    """`_list_llm_models` drops ids that do not start with `moonshot-`/`kimi-` (case-sensitive), and entries without an id.
+async def test_foreign_ids_are_dropped(make_provider, moonshot, foreign):
+    """`list_llm_models_async()` drops ids that do not start with `moonshot-`/`kimi-` (case-sensitive), and entries without an id.
 
     If this fails: filter with `id.startswith("moonshot-") or id.startswith("kimi-")` on the
     exact id, without lower-casing, and skip entries that have no `id`.
     """
-    provider = make_provider("https://api.moonshot.cn/v1")
-    configs = provider._list_llm_models([entry("moonshot-v1-8k", context_length=8192), entry(foreign, context_length=8192)])
+    configs = await list_inline(make_provider, moonshot, [entry("moonshot-v1-8k", context_length=8192), entry(foreign, context_length=8192)])
     assert [c.model for c in configs] == ["moonshot-v1-8k"], f"{foreign!r} must be dropped"
 
 
 @pytest.mark.behavior("LIST-PREFIX")
 @pytest.mark.parametrize("kept", KEPT_IDS)
-def test_moonshot_and_kimi_ids_are_kept(make_provider, kept):
-    """`_list_llm_models` keeps every id starting with `moonshot-` or `kimi-` (the K2 series included).
+async def test_moonshot_and_kimi_ids_are_kept(make_provider, moonshot, kept):
+    """`list_llm_models_async()` keeps every id starting with `moonshot-` or `kimi-` (the K2 series included).
 
     If this fails: the filter is too strict: the guide's "before the fix" code keeps only
     `moonshot-`; keep `kimi-` ids too.
     """
-    provider = make_provider("https://api.moonshot.cn/v1")
-    configs = provider._list_llm_models([entry("moonshot-v1-32k", context_length=32768), entry(kept, context_length=131072)])
+    configs = await list_inline(make_provider, moonshot, [entry("moonshot-v1-32k", context_length=32768), entry(kept, context_length=131072)])
     assert sorted(c.model for c in configs) == sorted({"moonshot-v1-32k", kept})
 
 
@@ -61,9 +62,9 @@ async def test_listing_a_mixed_api_answer_keeps_exactly_the_moonshot_ids(make_pr
 
     If this fails: apply the prefix filter to the API's `data` entries (see the other LIST-PREFIX tests).
     """
-    moonshot.serve("models/mixed-ids", base_url)
-    configs = await make_provider(base_url).list_llm_models_async()
-    assert sorted(c.model for c in configs) == ["kimi-k2.5", "moonshot-v1-8k"]
+    served = moonshot.serve("models/mixed-ids", base_url)
+    configs = await call(make_provider(base_url).list_llm_models_async)
+    assert sorted(c.model for c in configs) == sorted(served_ids(served, behavior="LIST-PREFIX"))
 
 
 @pytest.mark.behavior("LIST-CONTEXT")
@@ -71,43 +72,44 @@ async def test_listing_a_mixed_api_answer_keeps_exactly_the_moonshot_ids(make_pr
 async def test_context_length_from_the_api_wins(make_provider, moonshot, base_url, cassette):
     """Each listed entry's `context_window` is its `context_length`, even where the hardcoded table says otherwise.
 
-    models/current has kimi-k3 at 1048576 and kimi-k2.6 at 262144; models/context-override lists
-    kimi-k2-0905-preview with 131072 (the table says 262144). In live mode: every entry the live API lists.
+    Every served entry with `context_length` is checked (in the kit's cassettes,
+    models/context-override lists kimi-k2-0905-preview with 131072 where the table says 262144).
+    In live mode: every entry the live API lists.
     If this fails: use `model.get("context_length")` before any table lookup; the table
     is only the fallback list (kimi-k2-0905-preview listed with 131072 must give 131072, not 262144).
     """
     served = moonshot.serve(cassette, base_url)
-    configs = by_model(await make_provider(base_url).list_llm_models_async())
+    configs = by_model(await call(make_provider(base_url).list_llm_models_async))
+    with_context = served_ids(served, "with-context", behavior="LIST-CONTEXT")
     answered = {
         e["id"]: e["context_length"]
         for body in served.json_bodies("/models")
         for e in body.get("data", [])
-        if isinstance(e, dict) and e.get("id") in configs and isinstance(e.get("context_length"), int)
+        if isinstance(e, dict) and e.get("id") in configs and e.get("id") in with_context
     }
     if not answered:
-        pytest.skip("precondition not met: no entry with context_length was listed (judged by LIST-PREFIX)")
+        pytest.skip(f"precondition not met: none of {with_context} was listed (judged by LIST-PREFIX)")
     assert {m: configs[m].context_window for m in answered} == answered
 
 
 @pytest.mark.behavior("LIST-CONTEXT")
-@pytest.mark.parametrize("model_id", ["moonshot-v1-8k", "moonshot-v1-128k"])
-async def test_missing_context_length_means_8192(make_provider, moonshot, base_url, model_id, finding):
-    """An entry without `context_length` (the 2024 shape) gets 8192.
+async def test_missing_context_length_means_8192(make_provider, moonshot, base_url, finding):
+    """Every entry without `context_length` (the 2024 shape) gets 8192.
 
     If this fails: default to 8192 (`model.get("context_length", 8192)`), as §3.2.3 does.
     How this compares with the hardcoded table for a known id is recorded as INFO.
     """
     cassette = moonshot.serve("models/legacy-2024", base_url)
-    configs = from_the_api(await make_provider(base_url).list_llm_models_async(), cassette)
-    window = listed(configs, model_id).context_window
-    if window != HARDCODED[model_id]:
-        finding(f"{model_id} listed without context_length gets {window}; the hardcoded table says {HARDCODED[model_id]}")
-    assert window == 8192
+    configs = by_model(from_the_api(await call(make_provider(base_url).list_llm_models_async), cassette))
+    windows = {m: configs[m].context_window for m in served_ids(cassette, "without-context", behavior="LIST-CONTEXT")}
+    for model_id, window in windows.items():
+        if model_id in HARDCODED and window != HARDCODED[model_id]:
+            finding(f"{model_id} listed without context_length gets {window}; the hardcoded table says {HARDCODED[model_id]}")
+    assert windows == dict.fromkeys(windows, 8192)
 
 
 @pytest.mark.behavior("LIST-FALLBACK")
-@pytest.mark.parametrize("cassette", HTTP_FAILURES)
-async def test_http_failure_falls_back_with_a_warning(make_provider, moonshot, base_url, cassette):
+async def test_http_failure_falls_back_with_a_warning(make_provider, moonshot, base_url, models_error):
     """When GET /models answers an HTTP error, `list_llm_models_async` returns the hardcoded list and warns.
 
     If this fails: catch the failure in `list_llm_models_async`, emit `warnings.warn` or
@@ -115,11 +117,11 @@ async def test_http_failure_falls_back_with_a_warning(make_provider, moonshot, b
     """
     moonshot.serve("models/current", base_url)
     with capture_notices() as baseline:
-        await make_provider(base_url).list_llm_models_async()
-    moonshot.serve(cassette, base_url)
+        await call(make_provider(base_url).list_llm_models_async)
+    moonshot.serve(models_error, base_url)
     provider = make_provider(base_url)
     with capture_notices() as seen:
-        configs = await provider.list_llm_models_async()
+        configs = await call(provider.list_llm_models_async)
     assert {c.model: c.context_window for c in configs} == HARDCODED
     assert new_notices(baseline, seen), "falling back after a failed /models call must warn (warnings.warn or a WARNING log record)"
 
@@ -134,10 +136,10 @@ async def test_network_failure_falls_back_with_a_warning(make_provider, moonshot
     """
     moonshot.serve("models/current", base_url)
     with capture_notices() as baseline:
-        await make_provider(base_url).list_llm_models_async()
+        await call(make_provider(base_url).list_llm_models_async)
     moonshot.inject("GET", f"{base_url}/models", fault)
     with capture_notices() as seen:
-        configs = await make_provider(base_url).list_llm_models_async()
+        configs = await call(make_provider(base_url).list_llm_models_async)
     assert {c.model: c.context_window for c in configs} == HARDCODED
     assert new_notices(baseline, seen), f"falling back after {fault} must warn"
 
@@ -146,10 +148,10 @@ async def test_network_failure_falls_back_with_a_warning(make_provider, moonshot
 async def test_no_api_key_falls_back_without_a_request(make_provider, moonshot, base_url):
     """Without an API key, listing returns the hardcoded list (and sends nothing).
 
-    If this fails: `_get_models_async` should raise on a missing key and
-    `list_llm_models_async` fall back instead of propagating it.
+    If this fails: check the key before requesting (the guide's `_get_models_async` raises on a
+    missing key) and let `list_llm_models_async` fall back instead of propagating it.
     """
-    configs = await make_provider(base_url, api_key=None).list_llm_models_async()
+    configs = await call(make_provider(base_url, api_key=None).list_llm_models_async)
     assert {c.model: c.context_window for c in configs} == HARDCODED
     assert moonshot.requests == []
 
@@ -162,8 +164,8 @@ async def test_nothing_usable_falls_back(make_provider, moonshot, base_url, cass
     If this fails: after filtering, return `_list_llm_models_hardcoded()` when no config is left.
     """
     provider = make_provider(base_url)
-    filter_drops_every_entry(provider, moonshot.serve(cassette, base_url))
-    configs = await provider.list_llm_models_async()
+    await filter_drops_every_entry(make_provider, moonshot, moonshot.serve(cassette, base_url))
+    configs = await call(provider.list_llm_models_async)
     assert {c.model: c.context_window for c in configs} == HARDCODED
 
 
@@ -177,11 +179,11 @@ async def test_nothing_usable_fallback_says_so(make_provider, moonshot, base_url
     """
     moonshot.serve("models/current", base_url)
     with capture_notices() as baseline:
-        await make_provider(base_url).list_llm_models_async()
+        await call(make_provider(base_url).list_llm_models_async)
     provider = make_provider(base_url)
-    filter_drops_every_entry(provider, moonshot.serve(cassette, base_url))
+    await filter_drops_every_entry(make_provider, moonshot, moonshot.serve(cassette, base_url))
     with capture_notices() as seen:
-        configs = await provider.list_llm_models_async()
+        configs = await call(provider.list_llm_models_async)
     if {c.model for c in configs} != set(HARDCODED):
         pytest.skip("precondition not met: no fallback happened (judged by LIST-FALLBACK)")
     assert new_notices(baseline, seen), "the fallback after an answer with nothing usable was silent"
@@ -198,7 +200,7 @@ async def test_listed_configs_carry_the_provider_fields(kimi, make_provider, moo
     cassette = moonshot.serve("models/current", base_url)
     provider_category = kimi.provider_category_byok if category == "byok" else kimi.provider_category_base
     provider = make_provider(base_url, name=name, category=provider_category)
-    configs = from_the_api(await provider.list_llm_models_async(), cassette)
+    configs = from_the_api(await call(provider.list_llm_models_async), cassette)
     for config in configs:
         assert config.model_endpoint == base_url
         assert config.handle == f"{name}/{config.model}"
@@ -213,7 +215,7 @@ async def test_fallback_configs_carry_the_provider_fields(make_provider, moonsho
     If this fails: build the hardcoded configs with the same code path as the live ones.
     """
     moonshot.serve("models/empty", base_url)
-    configs = await make_provider(base_url, name="my-kimi").list_llm_models_async()
+    configs = await call(make_provider(base_url, name="my-kimi").list_llm_models_async)
     for config in configs:
         assert (config.model_endpoint, config.handle, config.provider_name) == (base_url, f"my-kimi/{config.model}", "my-kimi")
 
@@ -226,7 +228,7 @@ async def test_listing_sends_get_models_with_the_bearer_key(make_provider, moons
     Bearer token (not the OpenAI key, not another base URL).
     """
     moonshot.serve("models/current", base_url)
-    await make_provider(base_url).list_llm_models_async()
+    await call(make_provider(base_url).list_llm_models_async)
     sent = moonshot.to(f"{base_url}/models", "GET")
     assert sent, f"no GET {base_url}/models was sent (requests: {[r.url for r in moonshot.requests]})"
     assert all(r.bearer == KIMI_KEY for r in sent), "the listing request must carry the provider's key as a Bearer token"

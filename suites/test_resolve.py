@@ -3,53 +3,71 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 import pytest
 
-from kimi_conformance.letta_compat import default_base_url, maybe_await, provider_create, unknown_provider_errors
-from suites.helpers import KIMI_KEY, OTHER_KIMI_KEY, listed
+from kimi_conformance import letta_compat
+from kimi_conformance.letta_compat import call, chat_step, default_base_url, unknown_provider_errors
+from suites.helpers import KIMI_KEY, OPENAI_KEY, OTHER_KIMI_KEY, served_ids
 
-RESOLVABLE = ["moonshot-v1-32k", "kimi-k2.6"]
+QUESTION = "What's the weather in Beijing?"
+
+
+@dataclass
+class KimiServer:
+    server: object
+    actor: object
+    listing: list  # what the build's provider lists at base_url (to tell LIST-* from RESOLVE-*)
+    ids: list[str]  # the served ids the build lists, in the answer's order
 
 
 @pytest.fixture
-async def kimi_server(kimi, kimi_env, moonshot, base_url, start_server, make_provider):
-    """A started server with Kimi enabled at ``base_url``, whose /models is the 2026 cassette.
+async def kimi_server(kimi, kimi_env, moonshot, base_url, start_server, make_provider) -> KimiServer:
+    """A started server with Kimi enabled at ``base_url``, whose /models is the folder's ``models/current``.
 
-    Yields ``(server, actor, listing)``; ``listing`` is what the build's provider lists
-    there, so tests can tell a listing problem (LIST-*) from a resolution problem.
+    The server starts as a deployment's would (0.16 syncs the models of its providers into
+    the database at startup; a build may resolve handles from them). ``ids`` are the
+    served ids the build lists: resolution is only judged for those (LIST-PREFIX otherwise).
     """
-    moonshot.serve("models/current", base_url)
+    served = moonshot.serve("models/current", base_url)
     kimi_env.api_key(KIMI_KEY)
-    kimi_env.base_url(base_url)
-    # Resolution lists models through the provider (RESOLVE-CACHE counts those requests):
-    # the startup's model sync into the database (0.16) is not needed here.
-    server, actor = await start_server(sync_models=False)
-    enabled = [p for p in await server.get_enabled_providers_async(actor) if p.name == kimi.provider_name]
-    if not enabled or getattr(enabled[0], "base_url", "").rstrip("/") != base_url:
+    kimi_env.deploy_at(base_url)
+    server, actor = await start_server()
+    enabled = [p for p in await call(server.get_enabled_providers_async, actor) if p.name == kimi.provider_name]
+    if not enabled or (getattr(enabled[0], "base_url", None) or "").rstrip("/") != base_url:
         found = [(p.name, getattr(p, "base_url", None)) for p in enabled]
         # the server's startup may already have listed models at the wrong URL: those
         # unanswered requests are this unmet precondition, not a replay problem
         moonshot.misses.clear()
         pytest.skip(f"precondition not met: no enabled provider {kimi.provider_name!r} at {base_url} ({found}; judged by ENABLE-KEY)")
-    listing = await make_provider(base_url).list_llm_models_async()
+    listing = await call(make_provider(base_url).list_llm_models_async)
+    listed_ids = {c.model for c in listing}
+    ids = [m for m in served_ids(served, behavior="RESOLVE-HANDLE") if m in listed_ids]
     moonshot.requests.clear()
-    return server, actor, listing
+    return KimiServer(server, actor, listing, ids)
+
+
+def resolvable(kimi_server: KimiServer, count: int = 1) -> list[str]:
+    """Served ids the build lists (precondition of every resolution: judged by LIST-PREFIX)."""
+    if not kimi_server.ids:
+        pytest.skip("precondition not met: the provider lists none of the served ids (judged by LIST-PREFIX)")
+    return kimi_server.ids[:count] if count else kimi_server.ids
 
 
 @pytest.mark.behavior("RESOLVE-HANDLE")
-@pytest.mark.parametrize("model_id", RESOLVABLE)
-async def test_handle_resolves_to_that_models_config(kimi, kimi_server, model_id):
-    """`get_llm_config_from_handle_async(actor, handle="kimi/<id>")` returns the config of that id.
+async def test_handle_resolves_to_that_models_config(kimi, kimi_server):
+    """`get_llm_config_from_handle_async(actor, handle="kimi/<id>")` returns the config of that id, for every served id.
 
     If this fails: split the handle once on "/", find the provider by name among the
     enabled providers, list its models and return the config whose handle matches.
     """
-    server, actor, listing = kimi_server
-    listed(listing, model_id)
-    handle = f"{kimi.provider_name}/{model_id}"
-    config = await server.get_llm_config_from_handle_async(actor=actor, handle=handle)
-    assert config.model == model_id, f"{handle} resolved to {config.model}"
+    resolved = {}
+    for model_id in resolvable(kimi_server, count=0):
+        handle = f"{kimi.provider_name}/{model_id}"
+        config = await call(kimi_server.server.get_llm_config_from_handle_async, actor=kimi_server.actor, handle=handle)
+        resolved[handle] = config.model
+    assert resolved == {f"{kimi.provider_name}/{m}": m for m in kimi_server.ids}
 
 
 @pytest.mark.behavior("RESOLVE-HANDLE")
@@ -59,13 +77,12 @@ async def test_model_match_is_used_when_no_handle_matches(kimi, kimi_server, mon
     If this fails: after filtering on `config.handle == handle`, retry with
     `config.model == model_name` before raising `HandleNotFoundError`.
     """
-    server, actor, listing = kimi_server
-    listed(listing, "moonshot-v1-32k")
+    (model_id,) = resolvable(kimi_server)
     # the provider hands out handles under another spelling, as handle overrides do
     original = kimi.provider_class.get_handle
     monkeypatch.setattr(kimi.provider_class, "get_handle", lambda self, m, *a, **k: original(self, m, *a, **k) + "-override")
-    config = await server.get_llm_config_from_handle_async(actor=actor, handle=f"{kimi.provider_name}/moonshot-v1-32k")
-    assert config.model == "moonshot-v1-32k"
+    config = await call(kimi_server.server.get_llm_config_from_handle_async, actor=kimi_server.actor, handle=f"{kimi.provider_name}/{model_id}")
+    assert config.model == model_id
 
 
 @pytest.mark.behavior("RESOLVE-UNKNOWN-MODEL")
@@ -75,10 +92,10 @@ async def test_unknown_model_raises_handle_not_found_with_the_handles(kimi, kimi
     If this fails: raise `HandleNotFoundError(handle, [c.handle for c in all_llm_configs])`
     (not `ValueError`, not an empty list).
     """
-    server, actor, listing = kimi_server
+    server, actor, listing = kimi_server.server, kimi_server.actor, kimi_server.listing
     handle = f"{kimi.provider_name}/kimi-k9-does-not-exist"
     with pytest.raises(kimi.handle_not_found_error) as raised:
-        await server.get_llm_config_from_handle_async(actor=actor, handle=handle)
+        await call(server.get_llm_config_from_handle_async, actor=actor, handle=handle)
     message = str(raised.value)
     assert handle in message
     available = [c.handle for c in listing]
@@ -93,9 +110,9 @@ async def test_unknown_provider_raises_value_error_naming_the_supported(kimi, ki
     If this fails: in `get_provider_from_name_async`, raise
     `ValueError(f"Provider {name} is not supported (supported providers: ...)")`.
     """
-    server, actor, _ = kimi_server
+    server, actor = kimi_server.server, kimi_server.actor
     with pytest.raises(unknown_provider_errors()) as raised:
-        await server.get_llm_config_from_handle_async(actor=actor, handle="no-such-provider/kimi-k2.6")
+        await call(server.get_llm_config_from_handle_async, actor=actor, handle="no-such-provider/kimi-k2.6")
     message = str(raised.value)
     assert "no-such-provider" in message
     assert kimi.provider_name in message and "letta" in message, f"supported providers not named: {message}"
@@ -108,8 +125,8 @@ async def test_cached_lookup_resolves_once(kimi, kimi_server, moonshot, base_url
     If this fails: key a cache on the arguments (`make_key(**kwargs)`) and return the cached
     config on the second call instead of resolving (and listing) again.
     """
-    server, actor, listing = kimi_server
-    listed(listing, "moonshot-v1-32k")
+    server, actor = kimi_server.server, kimi_server.actor
+    (model_id,) = resolvable(kimi_server)
     calls = []
     resolve = server.get_llm_config_from_handle_async
 
@@ -118,10 +135,10 @@ async def test_cached_lookup_resolves_once(kimi, kimi_server, moonshot, base_url
         return await resolve(*args, **kwargs)
 
     server.get_llm_config_from_handle_async = counting
-    handle = f"{kimi.provider_name}/moonshot-v1-32k"
-    first = await server.get_cached_llm_config_async(actor=actor, handle=handle)
-    second = await server.get_cached_llm_config_async(actor=actor, handle=handle)
-    assert first.model == second.model == "moonshot-v1-32k"
+    handle = f"{kimi.provider_name}/{model_id}"
+    first = await call(server.get_cached_llm_config_async, actor=actor, handle=handle)
+    second = await call(server.get_cached_llm_config_async, actor=actor, handle=handle)
+    assert first.model == second.model == model_id
     assert len(calls) == 1, f"resolved {len(calls)} times for the same arguments"
     assert len(moonshot.to(f"{base_url}/models", "GET")) <= 1
 
@@ -133,18 +150,15 @@ async def stored_kimi_provider(kimi, kimi_server, moonshot, base_url):
     Where the build's ``ProviderCreate`` has no ``base_url`` (before 0.11), the stored
     provider lists its models at its class's default URL: the replay answers there too.
     """
-    from letta.schemas.providers import ProviderCreate
-
-    server, actor, _ = kimi_server
+    server, actor = kimi_server.server, kimi_server.actor
     name = f"my-kimi-{uuid.uuid4().hex[:8]}"
-    request, lacking = provider_create(ProviderCreate, name=name, provider_type=kimi.provider_type, api_key=OTHER_KIMI_KEY, base_url=base_url)
-    stored = await server.provider_manager.create_provider_async(request, actor=actor)
+    stored, lacking = await letta_compat.store_provider(server, actor, name=name, provider_type=kimi.provider_type, api_key=OTHER_KIMI_KEY, base_url=base_url)
     if "base_url" in lacking and default_base_url(kimi.provider_class):
         moonshot.serve("models/current", default_base_url(kimi.provider_class))
     try:
         yield name
     finally:
-        await server.provider_manager.delete_provider_by_id_async(stored.id, actor=actor)
+        await letta_compat.delete_stored_provider(server, actor, stored)
 
 
 @pytest.mark.behavior("RESOLVE-BYOK")
@@ -155,8 +169,7 @@ async def test_stored_kimi_provider_is_listed_beside_the_environment_one(kimi, k
     and the stored ones (`provider_manager.list_providers_async` cast to their subtype),
     with `cast_to_subtype` knowing the Kimi type.
     """
-    server, actor, _ = kimi_server
-    by_name = {p.name: p for p in await server.get_enabled_providers_async(actor)}
+    by_name = {p.name: p for p in await call(kimi_server.server.get_enabled_providers_async, kimi_server.actor)}
     assert kimi.provider_name in by_name, "the environment Kimi provider disappeared"
     assert stored_kimi_provider in by_name, "the stored Kimi provider is not listed"
     assert by_name[stored_kimi_provider].provider_category == kimi.provider_category_byok
@@ -164,25 +177,38 @@ async def test_stored_kimi_provider_is_listed_beside_the_environment_one(kimi, k
 
 
 @pytest.mark.behavior("ROUTE-KEY")
-async def test_a_stored_providers_model_is_called_with_its_own_key(kimi, kimi_server, stored_kimi_provider):
-    """A model of a user's stored Kimi provider is called with that provider's key, not the environment's.
+async def test_a_stored_providers_model_is_called_with_its_own_key(kimi, kimi_env, kimi_server, stored_kimi_provider, moonshot, base_url):
+    """A model of a user's stored Kimi provider reaches Moonshot with that provider's key, not the deployment's (nor the OpenAI key).
 
-    Checked on `_prepare_client_kwargs_async`, the path Letta's agent loop takes (upstream
-    0.16.8's synchronous BYOK lookup has no database session at all).
-    If this fails: for a config whose `provider_category` is `byok`, `KimiClient` must take
+    Judged on the chat request sent through the agent loop's path (the factory on the
+    config's endpoint type, then the client's request), where a stored provider works
+    (RESOLVE-BYOK) and its handle resolves to its own config.
+    If this fails: for a config whose `provider_category` is `byok`, the client must take
     the key from the stored provider (`get_byok_overrides_async`) before the settings or
     `KIMI_API_KEY`; otherwise a user's requests are billed to the deployment's key.
     """
-    server, actor, _ = kimi_server
-    if stored_kimi_provider not in {p.name for p in await server.get_enabled_providers_async(actor)}:
-        pytest.skip("precondition not met: the stored Kimi provider is not enabled (judged by RESOLVE-BYOK)")
-    handle = f"{stored_kimi_provider}/moonshot-v1-32k"
+    server, actor = kimi_server.server, kimi_server.actor
+    stored = [p for p in await call(server.get_enabled_providers_async, actor) if p.name == stored_kimi_provider]
+    if not stored or stored[0].provider_category != kimi.provider_category_byok or not isinstance(stored[0], kimi.provider_class):
+        pytest.skip("precondition not met: the stored Kimi provider is not enabled as a byok Kimi provider (judged by RESOLVE-BYOK)")
+    (model_id,) = resolvable(kimi_server)
+    handle = f"{stored_kimi_provider}/{model_id}"
     try:
-        config = await server.get_llm_config_from_handle_async(actor=actor, handle=handle)
+        config = await call(server.get_llm_config_from_handle_async, actor=actor, handle=handle)
     except Exception as e:
-        pytest.skip(f"precondition not met: {handle} does not resolve ({type(e).__name__}; judged by RESOLVE-*)")
+        pytest.skip(f"precondition not met: {handle} does not resolve ({type(e).__name__}; judged by RESOLVE-BYOK)")
     if config.provider_category != kimi.provider_category_byok or config.provider_name != stored_kimi_provider:
         pytest.skip(f"precondition not met: {handle} resolved to a config of {config.provider_name!r} "
                     f"({config.provider_category}), not of the stored provider (judged by LIST-FIELDS)")
-    kwargs = await maybe_await(kimi.client_class(actor=actor)._prepare_client_kwargs_async(config))
-    assert kwargs["api_key"] == OTHER_KIMI_KEY, "the stored provider's key must be used"
+    kimi_env.openai_key(OPENAI_KEY)
+    moonshot.serve("chat/tool-calls", base_url)
+    moonshot.requests.clear()
+    client = await call(kimi.client_factory, provider_type=config.model_endpoint_type, actor=actor)
+    try:
+        await chat_step(client, config, text=QUESTION)
+    except Exception:  # noqa: BLE001 - what reached Moonshot is the verdict, below
+        pass
+    sent = moonshot.to(f"{base_url}/chat/completions", "POST")
+    assert sent, f"nothing reached {base_url}/chat/completions (requests: {[r.method + ' ' + r.url for r in moonshot.requests]})"
+    assert sent[0].bearer != OPENAI_KEY, "the OpenAI key was sent to Moonshot for a stored Kimi provider's model"
+    assert sent[0].bearer == OTHER_KIMI_KEY, "the stored provider's key must be used, not the deployment's"

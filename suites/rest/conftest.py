@@ -20,7 +20,7 @@ from kimi_conformance import letta_process, rest_plugin
 from kimi_conformance.replay import DEFAULT_CASSETTE_DIR, cassette_path, load_cassette
 from kimi_conformance.report import PROP_OUTCOME, WARN
 from kimi_conformance.standin import MoonshotStandIn
-from suites.helpers import CONTRACT_PREFIXES
+from suites.helpers import absent, require, served_entries, served_ids
 from suites.rest.agent_reply import AgentLoopReply
 
 REQUEST_TIMEOUT = 60.0
@@ -127,10 +127,14 @@ def rest_fleet(pytestconfig, kimi, tmp_path_factory):
             # one fleet per xdist worker, each in a folder of its own
             worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "")  # this session's own xdist worker id
             workdir = opts.workdir / worker if opts.workdir else tmp_path_factory.mktemp("letta-rest")
-            configs = {KEY: {}, FLAG: {kimi.disable_env: "1"}}
+            # a role the build lacks (binding: role = false) is not set; the tests that need it say so
+            configs = {KEY: {}} if absent(kimi, "disable_env") else {KEY: {}, FLAG: {kimi.disable_env: "1"}}
             standins = {label: _standin(fleet, cassette_dir) for label in configs}
             for label, extra in configs.items():
-                env = {kimi.api_key_env: rest_plugin.STANDIN_API_KEY, kimi.base_url_env: standins[label].url, **extra}
+                env = {} if absent(kimi, "api_key_env") else {kimi.api_key_env: rest_plugin.STANDIN_API_KEY}
+                if not absent(kimi, "base_url_env"):
+                    env[kimi.base_url_env] = standins[label].url
+                env.update(extra)
                 fleet.processes.append(letta_process.LettaServerProcess(label, workdir, env=env))
             letta_process.start_all(fleet.processes, opts.startup_timeout)
             for label, process in zip(configs, fleet.processes):
@@ -148,14 +152,21 @@ def _server(request, fleet: Fleet, label: str) -> LettaUnderTest:
 
 
 @pytest.fixture
-def letta_with_key(request, rest_fleet) -> LettaUnderTest:
+def letta_with_key(request, rest_fleet, kimi) -> LettaUnderTest:
     """The server started with the Kimi key and the stand-in as base URL (or the --letta-url one)."""
+    if rest_fleet.servers[KEY].process is not None:
+        require(kimi, "api_key_env", "base_url_env")  # the kit cannot point a server it starts at its stand-in
     return _server(request, rest_fleet, KEY)
 
 
 @pytest.fixture
 def letta_with_flag(request, rest_fleet, kimi) -> LettaUnderTest:
-    """The server started with the key and the disabling flag (not available with --letta-url)."""
+    """The server started with the key and the disabling flag (not available with --letta-url).
+
+    A flag test judges something only where the key alone makes Kimi models visible: the
+    ``key_alone_lists_kimi`` fixture checks that first.
+    """
+    require(kimi, "disable_env")
     if FLAG not in rest_fleet.servers:
         pytest.skip(f"--letta-url: the kit cannot restart that server with {kimi.disable_env}=1; "
                     "this check runs only against servers the kit starts")
@@ -184,16 +195,24 @@ def configured(kimi):
     return check
 
 
+@pytest.fixture
+def key_alone_lists_kimi(letta_with_key, kimi) -> None:
+    """Precondition of every flag test: the server started with the key alone lists Kimi models.
+
+    A provider that never becomes visible without the flag gives the flag nothing to hide:
+    judged by REST-MODELS (and ENABLE-KEY in process), not by the flag.
+    """
+    if not letta_with_key.kimi_entries():
+        pytest.skip(f"precondition not met: with the key alone, {letta_with_key.url} lists no Kimi model (judged by REST-MODELS)")
+
+
 @pytest.fixture(scope="session")
 def served_windows(pytestconfig) -> dict[str, int]:
-    """``{id: context_length}`` of the stand-in's /models answer, for the ids the contract keeps."""
-    bodies = load_cassette(cassette_path(MODELS_CASSETTE, _cassette_dir(pytestconfig))).json_bodies("/models")
-    return {
-        e["id"]: e["context_length"]
-        for body in bodies
-        for e in body.get("data", [])
-        if isinstance(e, dict) and str(e.get("id", "")).startswith(CONTRACT_PREFIXES) and e.get("context_length")
-    }
+    """``{id: context_length}`` of the stand-in's /models answer, for the ids the contract keeps
+    (a folder whose answer has none is a broken input: exit 4 naming the cassette)."""
+    cassette = load_cassette(cassette_path(MODELS_CASSETTE, _cassette_dir(pytestconfig)))
+    with_context = served_ids(cassette, "with-context", behavior="REST-MODELS")
+    return {e["id"]: e["context_length"] for e in served_entries(cassette) if e["id"] in with_context}
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: sees the report as the kit rates it (warn included)

@@ -8,8 +8,10 @@ pytestmark = pytest.mark.rest
 
 
 @pytest.mark.behavior("ENABLE-FLAG")
-def test_flag_refuses_agents_on_kimi_handles(letta_with_flag, kimi, served_windows):
+def test_flag_refuses_agents_on_kimi_handles(key_alone_lists_kimi, letta_with_flag, kimi, served_windows):
     """With the key and the disabling flag, creating an agent on ``kimi/<id>`` is refused and Moonshot is never asked.
+
+    Judged only where the key alone makes Kimi models visible (``key_alone_lists_kimi``).
 
     If it fails: when the flag is set to a non-empty value the build must not enable the
     Kimi provider at all, even with a key: nothing resolves a Kimi handle, nothing calls

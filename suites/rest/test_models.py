@@ -26,8 +26,10 @@ def test_models_lists_kimi_handles_with_their_context_windows(letta_with_key, ki
 
 
 @pytest.mark.behavior("REST-MODELS")
-def test_models_lists_no_kimi_handle_with_the_flag(letta_with_flag, kimi):
+def test_models_lists_no_kimi_handle_with_the_flag(key_alone_lists_kimi, letta_with_flag, kimi):
     """A server started with the key and the disabling flag lists no Kimi model.
+
+    Judged only where the key alone makes Kimi models visible (``key_alone_lists_kimi``).
 
     If it fails: with the flag set, the build must not enable the Kimi provider, so
     ``GET /v1/models/`` has no ``<provider name>/...`` handle and nothing from Moonshot.
