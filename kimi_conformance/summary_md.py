@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from kimi_conformance.exitcodes import EXIT_USAGE
+from kimi_conformance.redact import redact
 
 ICONS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "upstream-unavailable": "🌐", "not-applicable": "➖"}
 BADGES = {
@@ -73,7 +74,7 @@ def render(report: dict) -> str:
         lines += [f"- **{bid}**: {_cell(item)}" for bid, items in findings.items() for item in items]
     kit = report.get("kit", {})
     lines += ["", f"<sub>{kit.get('name', 'kimi-conformance')} {kit.get('version', '')}</sub>", ""]
-    return "\n".join(lines)
+    return redact("\n".join(lines))  # no secret leaves the process
 
 
 def path_for(json_report: Path) -> Path:

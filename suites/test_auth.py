@@ -16,6 +16,7 @@ OTHER_HTTP = [
     "errors/models-429-quota",
     "errors/models-500-server-error",
     "errors/models-503-overloaded",
+    "errors/models-404-url-not-found", "errors/models-500-unexpected-output", "errors/models-502-bad-gateway", "errors/models-504-gateway-timeout",
 ]
 # Error statuses no cassette holds, answered in Moonshot's error format: 400 is the lowest one.
 INJECTED_HTTP = {"injected-400-invalid-request": (400, "invalid_request_error")}

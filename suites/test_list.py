@@ -18,6 +18,7 @@ HTTP_FAILURES = [
     "errors/models-429-quota",
     "errors/models-500-server-error",
     "errors/models-503-overloaded",
+    "errors/models-404-url-not-found", "errors/models-500-unexpected-output", "errors/models-502-bad-gateway", "errors/models-504-gateway-timeout",
 ]
 INJECTED_FAILURES = ["connect-error", "timeout", "malformed-json"]
 
