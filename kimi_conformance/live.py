@@ -104,15 +104,17 @@ def pick_chat_models(entries: list) -> dict[str, str]:
     """The live model each chat cassette's request goes to, from the live /models list (never a fixed id).
 
     A thinking model (``supports_reasoning``) for ``chat/reasoning``; for ``chat/tool-calls`` a
-    non-thinking ``kimi-`` model if the account has one, else any kept id, ``kimi-`` first.
+    ``kimi-`` model (the K2/K3 series Letta users pick), a non-thinking one if the account has
+    one. Either falls back to any id the contract keeps, in the list's order. Empty: no such id.
     """
     kept = [e for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str) and e["id"].startswith(KEPT_PREFIXES)]
-    kept.sort(key=lambda e: not e["id"].startswith("kimi-"))  # stable: the list's order within each series
-    thinking = [e["id"] for e in kept if e.get("supports_reasoning") is True]
-    plain = [e["id"] for e in kept if e.get("supports_reasoning") is not True]
     if not kept:
         return {}
-    return {"chat/tool-calls": (plain or thinking)[0], "chat/reasoning": (thinking or plain)[0]}
+    kept.sort(key=lambda e: not e["id"].startswith("kimi-"))  # stable: the list's order within each series
+    thinking = [e["id"] for e in kept if e.get("supports_reasoning") is True]
+    plain_kimi = [e["id"] for e in kept if e.get("supports_reasoning") is not True and e["id"].startswith("kimi-")]
+    tool_calls = (plain_kimi or [kept[0]["id"]])[0]
+    return {"chat/tool-calls": tool_calls, "chat/reasoning": (thinking or [tool_calls])[0]}
 
 
 def chat_model(config: pytest.Config, cassette: str, recorded: str) -> str:
