@@ -8,7 +8,8 @@
 - one result per behaviour no test ran for (``not-applicable``), so the report lists
   every behaviour ID of the contract, as the JSON report does;
 - a last pass over the folder that scrubs secrets from every text file (captured
-  output, tracebacks, attachments).
+  output, tracebacks, attachments) with the one redactor (:mod:`kimi_conformance.redact`,
+  which knows the live key: it was captured at start-up, before live mode hid it).
 
 Only the controller writes (never an xdist worker), and only with ``--alluredir``.
 """
@@ -25,7 +26,7 @@ import pytest
 from kimi_conformance import __version__, guide_links
 from kimi_conformance.allure_labels import SEVERITY
 from kimi_conformance.contract import BEHAVIORS
-from kimi_conformance.redact import redact
+from kimi_conformance.redaction_plugin import redact_file
 
 NO_KIMI = "build has no Kimi provider"
 CONTRACT = "contract violation"
@@ -126,19 +127,8 @@ def write_json(path: Path, data) -> None:
 
 def scrub_folder(folder: Path) -> int:
     """Scrub every text file of ``folder`` in place (atomically); the number of files changed."""
-    changed = 0
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".tmp")):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue  # binary attachments (screenshots) hold no text secret
-        clean = redact(text)
-        if clean != text:
-            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-            tmp.write_text(clean, encoding="utf-8")
-            os.replace(tmp, path)
-            changed += 1
-    return changed
+    # binary attachments (screenshots) hold no text secret: redact_file leaves them
+    return sum(redact_file(p) for p in sorted(folder.iterdir()) if p.is_file() and not p.name.endswith(".tmp"))
 
 
 class AllureResults:

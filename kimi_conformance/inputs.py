@@ -73,6 +73,7 @@ def check_yaml_depth(text: str, path: Path) -> None:
 
 def check_cassette_dir(directory: Path) -> int:
     """Every cassette under ``directory`` loads (YAML, metadata, no key). Returns their count."""
+    from kimi_conformance import cassette_needs
     from kimi_conformance.replay import CassetteError, load_cassette
 
     if not directory.is_dir():
@@ -93,6 +94,7 @@ def check_cassette_dir(directory: Path) -> int:
         if expected and expected not in recorded:
             have = ", ".join(f"{m} {p}" for m, p in sorted(recorded)) or "no interactions"
             problems.append(f"cassette {path} does not answer {' '.join(expected)}, the request it is for (it has: {have})")
+    problems = problems or cassette_needs.missing(directory)  # what every MUST needs (only once each file loads)
     if problems:
         raise InputError("; ".join(problems))
     return len(files)

@@ -36,6 +36,7 @@ import pytest
 from kimi_conformance.exitcodes import EXIT_RECORD_REFUSED, EXIT_UPSTREAM_UNAVAILABLE
 from kimi_conformance.plugin import behavior_of, state
 from kimi_conformance.record import Recorder, RecordRefused
+from kimi_conformance.redact import redact, remember, url_secrets
 from kimi_conformance.live_transport import LiveMoonshot
 from kimi_conformance.replay import DEFAULT_CASSETTE_DIR, Replay
 from kimi_conformance.report import PROP_OUTCOME, UNAVAILABLE
@@ -64,6 +65,7 @@ class LiveSession:
     injected: dict[str, set[str]] = field(default_factory=dict)
     unavailable: list[dict] = field(default_factory=list)
     drift: dict = field(default_factory=dict)  # set by the DRIFT-* tests (live runs are serial: same process)
+    chat_models: dict[str, str] = field(default_factory=dict)  # chat cassette -> the live model it chats with
     recording: dict | None = None
 
     @property
@@ -91,8 +93,35 @@ class LiveSession:
             "upstream_unavailable": self.unavailable,
             "injected": {bid: sorted(items) for bid, items in sorted(self.injected.items())},
             "drift": self.drift,
+            "chat_models": self.chat_models,
             "recording": self.recording,
         }
+
+
+KEPT_PREFIXES = ("moonshot-", "kimi-")  # the contract's filter (LIST-PREFIX)
+
+
+def pick_chat_models(entries: list) -> dict[str, str]:
+    """The live model each chat cassette's request goes to, from the live /models list (never a fixed id).
+
+    A thinking model (``supports_reasoning``) for ``chat/reasoning``; for ``chat/tool-calls`` a
+    ``kimi-`` model (the K2/K3 series Letta users pick), a non-thinking one if the account has
+    one. Either falls back to any id the contract keeps, in the list's order. Empty: no such id.
+    """
+    kept = [e for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str) and e["id"].startswith(KEPT_PREFIXES)]
+    if not kept:
+        return {}
+    kept.sort(key=lambda e: not e["id"].startswith("kimi-"))  # stable: the list's order within each series
+    thinking = [e["id"] for e in kept if e.get("supports_reasoning") is True]
+    plain_kimi = [e["id"] for e in kept if e.get("supports_reasoning") is not True and e["id"].startswith("kimi-")]
+    tool_calls = (plain_kimi or [kept[0]["id"]])[0]
+    return {"chat/tool-calls": tool_calls, "chat/reasoning": (thinking or [tool_calls])[0]}
+
+
+def chat_model(config: pytest.Config, cassette: str, recorded: str) -> str:
+    """The model a chat test asks for: in live mode the one picked from the live list, else the cassette's ``recorded`` one."""
+    live = session_of(config)
+    return live.chat_models.get(cassette, recorded) if live else recorded
 
 
 def session_of(config: pytest.Config) -> LiveSession | None:
@@ -142,7 +171,7 @@ def check_base_url(value: str) -> str:
         elif parts.query or parts.fragment:
             problem = "a base URL has no query or fragment"
     if problem:
-        raise pytest.UsageError(f"{ENV_BASE_URL}={value!r} is not usable ({problem}); it is the API root, e.g. {DEFAULT_BASE_URL} or https://api.moonshot.ai/v1")
+        raise pytest.UsageError(redact(f"{ENV_BASE_URL}={value!r} is not usable ({problem}); it is the API root, e.g. {DEFAULT_BASE_URL} or https://api.moonshot.ai/v1"))
     return value.rstrip("/")
 
 
@@ -158,6 +187,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if retries < 0 or not math.isfinite(max_wait) or max_wait < 0:  # nan would switch the cap off
         raise pytest.UsageError("--live-retries and --live-max-wait must be 0 or more")
     key = os.environ.get(ENV_KEY, "").strip()
+    remember(key, *url_secrets(os.environ.get(ENV_BASE_URL, "")))  # before anything can print them, and before they leave the environment
     if not key:
         raise pytest.UsageError(f"--live needs {ENV_KEY} (a Moonshot API key) in the environment; it is not set, so no test ran")
     base_url = check_base_url(os.environ.get(ENV_BASE_URL, "").strip() or DEFAULT_BASE_URL)
@@ -178,7 +208,7 @@ def preflight(live: LiveSession) -> None:
     sent = live.upstream.send("GET", f"{live.base_url}/models", {"Accept": "application/json"}, authorization=live.upstream.bearer())
     where = f"{ENV_BASE_URL}={live.where}"
     if sent.response is None:
-        raise pytest.UsageError(f"{where} cannot be reached: {type(sent.error).__name__}: {sent.error}")
+        raise pytest.UsageError(redact(f"{where} cannot be reached: {type(sent.error).__name__}: {sent.error}"))
     if sent.trouble:
         live.models_trouble = sent.trouble
         return
@@ -194,6 +224,9 @@ def preflight(live: LiveSession) -> None:
         raise pytest.UsageError(f"{where}: GET /models answered HTTP {status} without Moonshot's model list; "
                                 f"{ENV_BASE_URL} is the API root, e.g. {DEFAULT_BASE_URL}")
     live.models = body
+    live.chat_models = pick_chat_models(body["data"])
+    if not live.chat_models:
+        raise pytest.UsageError(redact(f"{where}: GET /models lists no moonshot-/kimi- model this key may use: live mode has nothing to chat with"))
 
 
 # -- outcomes -------------------------------------------------------------------------
@@ -251,10 +284,17 @@ class LivePlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-        live, write = self.live, terminalreporter.write_line
+        live = self.live
+
+        def write(line: str, **markup) -> None:
+            terminalreporter.write_line(redact(line), **markup)
+
         terminalreporter.section("Kimi live mode")
         write(f"live: {live.upstream.requests} request(s) to {live.where} ({live.upstream.retried} retried); "
               "the build under test only saw the kit's placeholder key")
+        if live.chat_models:
+            write("live: chats with " + ", ".join(f"{model} ({cassette})" for cassette, model in sorted(live.chat_models.items()))
+                  + ", picked from the live /models list")
         if live.unavailable:
             write(f"upstream unavailable (not a contract verdict): {len(live.unavailable)} test(s)", yellow=True)
             for entry in live.unavailable:

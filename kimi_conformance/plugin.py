@@ -26,12 +26,13 @@ except ModuleNotFoundError as e:
                      "into this environment: pip install <kit>; or run `python -m kimi_conformance run --python ...`)\n")
     raise SystemExit(4) from None  # exitcodes.EXIT_USAGE; SystemExit passes pytest's plugin-loading wrappers
 
-from kimi_conformance import allure_labels, summary_md
+from kimi_conformance import allure_labels, redaction_plugin, summary_md
 from kimi_conformance import binding as binding_mod
 from kimi_conformance import discover
 from kimi_conformance.contract import BEHAVIORS, MUST
 from kimi_conformance.exitcodes import EXIT_NO_KIMI, EXIT_USAGE
 from kimi_conformance.inputs import InputError, check_cassette_dir, check_report_path
+from kimi_conformance.redact import redact
 from kimi_conformance.replay import DEFAULT_CASSETTE_DIR, CassetteError
 from kimi_conformance.report import FAIL, NA, PASS, PROP_BEHAVIOR, PROP_FINDING, PROP_INPUT_ERROR, PROP_OUTCOME, WARN, BuildIdentity, Verdicts
 
@@ -220,14 +221,14 @@ class KitPlugin:
             return
         if self.verdicts.input_errors:
             for error in sorted(self.verdicts.input_errors):
-                terminalreporter.write_line(f"ERROR: {error}", red=True)
+                terminalreporter.write_line(redact(f"ERROR: {error}"), red=True)
             terminalreporter.write_line(f"no verdict: the kit's input is broken (nothing written to {self.report_path})", red=True)
             return
         if self.interrupted:
             terminalreporter.write_line(f"no verdict: the run was interrupted (nothing written to {self.report_path})", red=True)
             return
         terminalreporter.section("Kimi provider conformance")
-        for line in self.verdicts.summary_lines(self.build):
+        for line in map(redact, self.verdicts.summary_lines(self.build)):
             bad = line.endswith(" fail") or line.startswith("VERDICT: non-conformant") or line.startswith("VERDICT: this build")
             terminalreporter.write_line(line, red=bad, green=line.endswith(" pass"), yellow=line.endswith(" warn"))
         if self.verdicts.overall() == "untested" and config.getoption("keyword", None):
@@ -272,6 +273,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATE] = plugin
     config.pluginmanager.register(plugin, "kimi-conformance-state")
     allure_labels.register(config, plugin)
+    redaction_plugin.register(config)  # every output passes the one redactor
 
 
 def environment_changes(before: dict[str, str], after: dict[str, str]) -> list[str]:

@@ -9,33 +9,30 @@ rewritten from live traffic, in vcrpy's format, with metadata ``origin: recorded
 Before anything is written, every header and body is scrubbed: only the headers of
 ``KEPT_REQUEST_HEADERS`` / ``KEPT_RESPONSE_HEADERS`` are kept (no ``Authorization``,
 cookie, request or trace id), the key is replaced wherever it appears, and Moonshot's
-organization and key ids (``org-…``, ``ak-…``) are zeroed. A cassette that would still
-contain the key (in any of the forms of :func:`key_forms`) or anything that looks like a
-key refuses the whole recording: nothing is written.
+organization, project and key ids (``org-…``, ``proj-…``, ``ak-…``) are zeroed. A cassette that would still
+contain the key (in any of the forms of :func:`kimi_conformance.redact.key_forms`, whatever
+the key's length), anything that looks like a key, a live ``org-``/``proj-``/``ak-`` id or
+one of Moonshot's account headers refuses the whole recording (exit 8): nothing is written.
+The finder is :func:`kimi_conformance.redact.find_secrets`, the one the replay uses.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 
 from kimi_conformance import __version__
 from kimi_conformance.replay import Cassette
-from kimi_conformance.redact import find_secrets
+from kimi_conformance.redact import ACCOUNT_IDS, WINDOW, find_secrets, remember
 
 KEPT_REQUEST_HEADERS = ("accept", "content-type")
 KEPT_RESPONSE_HEADERS = ("content-type", "retry-after", "server", "vary")
 KEY_MARK = "<KIMI_API_KEY>"
-ACCOUNT_IDS = re.compile(r"\b(org|ak)-([A-Za-z0-9]{6,})")
-WINDOW = 16  # a piece of the key this long is the key
 
 
 class RecordRefused(Exception):
@@ -69,22 +66,10 @@ class _Wanted:
         return list(dict.fromkeys((i.method, i.path) for i in self.cassette.interactions))
 
 
-def key_forms(key: str) -> list[tuple[str, str]]:
-    """(description, form): how a key can hide in a cassette: as is, base64, URL-quoted, a long piece of it."""
-    raw = key.encode()
-    forms = [("the key", key), ("the key, URL-quoted", quote(key, safe=""))]
-    for name, encoded in (("base64", base64.b64encode(raw)), ("base64url", base64.urlsafe_b64encode(raw))):
-        forms += [(f"the key, {name}-encoded", encoded.decode()), (f"the key, {name}-encoded", encoded.decode().rstrip("="))]
-    if len(key) >= WINDOW + 8:
-        forms += [(f"{WINDOW} characters of the key", key[i : i + WINDOW]) for i in range(len(key) - WINDOW + 1)]
-    return forms
-
-
 def leaks(text: str, key: str) -> list[str]:
-    """What of the key (or of any key) ``text`` still holds, described without the key itself."""
-    found = sorted({name for name, form in key_forms(key) if form and form in text})
-    found += [f"something that looks like a key (line {line}: {excerpt})" for line, excerpt in find_secrets(text)]
-    return found
+    """What of the key (in any form, whatever its length), of any key, or of an account ``text`` still holds, without the key itself."""
+    return sorted({what if what.startswith(("the key", "the start", "the end", f"{WINDOW} ")) else f"{what} (line {line})"
+                   for line, what in find_secrets(text, (key,))})
 
 
 def scrub_text(text: str, key: str) -> str:
@@ -107,6 +92,7 @@ class Recorder:
         self.cassette_dir = cassette_dir
         self.base_url = base_url.rstrip("/")
         self._key = api_key
+        remember(api_key)
         self._wanted: dict[str, _Wanted] = {}
 
     def capture(self, name: str, cassette: Cassette, request: httpx.Request, response: httpx.Response, path: str) -> None:
@@ -145,7 +131,7 @@ class Recorder:
                     "kit_version": __version__,
                     "source": f"live traffic recorded by kimi-conformance --live --record (replaces a {wanted.cassette.origin} cassette)",
                     "scrubbed": "headers other than " + ", ".join(sorted({*KEPT_REQUEST_HEADERS, *KEPT_RESPONSE_HEADERS}))
-                    + f" removed; the key replaced by {KEY_MARK}; org-/ak- ids zeroed",
+                    + f" removed; the key replaced by {KEY_MARK}; org-/proj-/ak- ids zeroed",
                 },
                 "interactions": [self._interaction(wanted.captures[r]) for r in wanted.requests()],
                 "version": 1,

@@ -1,7 +1,8 @@
 """Hermetic replay of Moonshot cassettes.
 
 Cassettes are vcrpy (format version 1) YAML files with a ``metadata`` block:
-``origin`` (``synthesized`` or ``recorded``), ``base_url`` (where the traffic was
+``origin`` (``synthesized``, ``reconstructed`` from a third party's public capture, or
+``recorded`` by the kit's ``--record``), ``base_url`` (where the traffic was
 recorded or is meant to come from), ``source`` and ``written``. They are read with
 vcrpy's safe loader and served through respx, *rebased*: a cassette recorded at
 ``https://api.moonshot.cn/v1`` answers the same paths under whatever base URL the
@@ -30,7 +31,7 @@ from kimi_conformance.redact import find_secrets
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CASSETTE_DIR = KIT_ROOT / "cassettes"
-ORIGINS = ("synthesized", "recorded")
+ORIGINS = ("synthesized", "reconstructed", "recorded")
 
 
 class CassetteError(Exception):

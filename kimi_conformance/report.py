@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kimi_conformance import __version__
 from kimi_conformance.contract import BEHAVIORS, MUST
+from kimi_conformance.redact import redact_data
 
 PASS, FAIL, WARN, NA = "pass", "fail", "warn", "not-applicable"
 PARTIAL = "partial"  # a selected part passed, but some MUST behaviours were not checked (never "conformant")
@@ -103,7 +104,7 @@ class Verdicts:
     def write(self, path: Path, build: BuildIdentity) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_json(build), indent=2, sort_keys=False) + "\n")
+        tmp.write_text(json.dumps(redact_data(self.to_json(build)), indent=2, sort_keys=False) + "\n")  # no secret leaves the process
         os.replace(tmp, path)
 
     def summary_lines(self, build: BuildIdentity) -> list[str]:

@@ -26,6 +26,7 @@ from kimi_conformance.inputs import summary_path_for
 
 KIT_ROOT = Path(__file__).resolve().parent.parent  # where the suites' node ids are relative to
 MAX_CASES = 3  # failing cases shown per red behaviour (the rest counted)
+from kimi_conformance.redact import redact
 
 ICONS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "upstream-unavailable": "🌐", "not-applicable": "➖"}
 BADGES = {
@@ -86,7 +87,7 @@ def render(report: dict) -> str:
         lines += [f"- **{bid}**: {_cell(item)}" for bid, items in findings.items() for item in items]
     kit = report.get("kit", {})
     lines += ["", f"<sub>{kit.get('name', 'kimi-conformance')} {kit.get('version', '')}</sub>", ""]
-    return "\n".join(lines)
+    return redact("\n".join(lines))  # no secret leaves the process
 
 
 def red_entry(bid: str, verdict: str, level: str, nodeids: list[str]) -> list[str]:

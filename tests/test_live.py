@@ -230,3 +230,46 @@ def test_scrubbing_replaces_the_key_and_zeroes_account_ids():
 )
 def test_a_leak_is_found_in_any_form(form, description):
     assert description in leaks(f"body: {form}", KEY)
+
+
+# -- the chat model comes from the live list ----------------------------------------------
+def test_the_chat_models_are_picked_from_the_live_list():
+    """Live mode chats with ids the live /models lists (a 2026 account may not serve kimi-k2.5), a thinking one for reasoning."""
+    from kimi_conformance.live import pick_chat_models
+
+    entry = lambda i, thinking: {"id": i, "object": "model", "supports_reasoning": thinking}  # noqa: E731
+    account_2026 = [entry("kimi-k3", True), entry("kimi-k2.6", True), entry("kimi-k2.7-code", True), entry("kimi-k2.7-code-highspeed", True)]
+    assert pick_chat_models(account_2026) == {"chat/tool-calls": "kimi-k3", "chat/reasoning": "kimi-k3"}
+    older = [entry("gpt-4o", False), entry("moonshot-v1-8k", False), entry("kimi-k2.5", False), entry("kimi-k2.6", True)]
+    assert pick_chat_models(older) == {"chat/tool-calls": "kimi-k2.5", "chat/reasoning": "kimi-k2.6"}
+    assert pick_chat_models([entry("gpt-4o", False)]) == {}
+
+
+def test_a_live_run_says_which_models_it_chats_with(run_kit):
+    """Against an account that lists only 2026 ids, the run names the live model it chats with (terminal and JSON report)."""
+    with MoonshotStandIn(KEY, models_cassette="models/account-2026.yaml") as standin:
+        run = run_kit(BUILD, "--live", "suites/test_auth.py", "-k", "test_200_returns", env=live_env(standin.url))
+    assert run.returncode == EXIT_OK, run.output[-3000:]
+    assert run.report["live"]["chat_models"] == {"chat/tool-calls": "kimi-k3", "chat/reasoning": "kimi-k3"}
+    assert "live: chats with kimi-k3 (chat/reasoning), kimi-k3 (chat/tool-calls), picked from the live /models list" in run.output
+
+
+def test_an_account_listing_no_kimi_model_is_one_usage_error(run_kit, tmp_path):
+    """A live list with no moonshot-/kimi- id leaves nothing to chat with: one usage error before any test."""
+    served = tmp_path / "served"
+    shutil.copytree(KIT_ROOT / "cassettes", served)
+    with MoonshotStandIn(KEY, cassette_dir=served, models_cassette="models/foreign-only.yaml") as standin:
+        run = run_kit(BUILD, "--live", "suites/test_auth.py", env=live_env(standin.url))
+    assert run.returncode == EXIT_USAGE, run.output[-3000:]
+    assert len(lines(run.output)) == 1 and "nothing to chat with" in run.output, run.output
+
+
+# -- one finder for --record, whatever the key's length ------------------------------------
+@pytest.mark.parametrize("key", ["Kq7vX2mPz9LwR4tNb8Y", "sk-q7vX2mPz9LwR4tNb", KEY], ids=["19-chars", "19-chars-sk", "long"])
+def test_a_piece_of_a_short_key_is_a_leak_too(key):
+    """Any 16 characters of the key are the key, for a 19-character key as for a long one; account ids and headers too."""
+    assert "16 characters of the key" in leaks(f"id: kimi-{key[2:18]}", key)
+    assert leaks(f"id: kimi-{key[:15]}x", key) == []
+    assert any("proj-" in found for found in leaks("quota of proj-9a8b7c6d5e4f3a2b", key))
+    assert any("Msh-Org-Id" in found for found in leaks("      Msh-Org-Id:\n      - abc", key))
+    assert leaks("Your account org-00000000000000000000 <ak-0000000000000> proj-000000000", key) == [], "zeroed ids are scrubbed ones"
