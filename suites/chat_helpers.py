@@ -76,7 +76,9 @@ def kimi_client(kimi, config):
 
 async def build_request(client, messages, config, tools) -> dict:
     """``build_request_data`` as the agent calls it (0.16 adds a leading ``agent_type``)."""
-    parameters = inspect.signature(client.build_request_data).parameters
+    # the signature Letta's client base class declares (a client may override it with *args, **kwargs)
+    declared = [c for c in type(client).__mro__ if "build_request_data" in vars(c)][-1]
+    parameters = inspect.signature(declared.build_request_data).parameters
     kwargs = {"messages": messages, "llm_config": config, "tools": tools}
     if "agent_type" in parameters:
         from letta.schemas.enums import AgentType

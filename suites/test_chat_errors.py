@@ -22,6 +22,9 @@ ERRORS = {
     "502-html": ("chat/error-502-gateway-html", "LLMServerError", "LLMAuthenticationError"),
 }
 
+# the error classes Letta's agent loop retries (letta_agent_v3: rate limits, server errors, overload)
+RETRIED = ("LLMRateLimitError", "LLMServerError", "LLMProviderOverloaded")
+
 
 async def failed_chat(kimi, kimi_env, make_provider, moonshot, base_url, cassette):
     """The error the agent loop gets for a chat request answered by ``cassette``: ``(error, answer body, requests sent)``.
@@ -78,10 +81,13 @@ async def test_a_bad_request_carries_moonshots_message(kimi, kimi_env, make_prov
 
 @pytest.mark.behavior("CLIENT-ERRORS")
 async def test_a_quota_429_is_not_retried(kimi, kimi_env, make_provider, moonshot, base_url):
-    """A billing 429 (`exceeded_current_quota_error`) is sent once: retrying cannot succeed.
+    """A billing 429 (`exceeded_current_quota_error`) is sent once and raised as an error Letta does not retry.
 
-    If this fails: do not retry a 429 whose type is `exceeded_current_quota_error` (e.g. build
-    the SDK client with `max_retries=0` and let Letta's loop retry only rate limits).
+    If this fails: do not retry a 429 whose type is `exceeded_current_quota_error` (build the
+    SDK client with `max_retries=0`, Letta's loop retries rate limits itself) and raise it as
+    `LLMInsufficientCreditsError` (or a plain `LLMError`), not `LLMRateLimitError`.
     """
-    _, _, sent = await failed_chat(kimi, kimi_env, make_provider, moonshot, base_url, ERRORS["429-quota"][0])
+    error, _, sent = await failed_chat(kimi, kimi_env, make_provider, moonshot, base_url, ERRORS["429-quota"][0])
     assert len(sent) == 1, f"the quota 429 was sent {len(sent)} times"
+    retryable = [name for name in RETRIED if isinstance(error, getattr(sys.modules[kimi.llm_error.__module__], name, ()))]
+    assert not retryable, f"the quota 429 raised {type(error).__name__}, which Letta's agent loop retries ({', '.join(retryable)})"
