@@ -132,15 +132,19 @@ class Step:
     answers: list = field(default_factory=list)
 
 
-async def run_tool_step(kimi, kimi_env, make_provider, moonshot, base_url: str, cassette: str, *, thinking_model: bool = True) -> Step:
+async def run_tool_step(kimi, kimi_env, make_provider, moonshot, base_url: str, cassette: str, *, thinking_model: bool = True,
+                        temperature: float | None = None) -> Step:
     """One agent step in which the Kimi model calls a tool: the first request, the stored step, the second request.
 
-    Skips (naming the judge) when the first request cannot be judged here: refused by
-    Moonshot (CLIENT-PARAMS) or not answered with the served tool call (CLIENT-CHAT).
+    ``temperature``: the one a user set on the agent (None: the listed config's). Skips
+    (naming the judge) when the first request cannot be judged here: refused by Moonshot
+    (CLIENT-PARAMS) or not answered with the served tool call (CLIENT-CHAT).
     """
     kimi_env.api_key(KIMI_KEY)
     kimi_env.base_url(base_url)
     config = await listed_config(make_provider, moonshot, base_url, thinking_model=thinking_model)
+    if temperature is not None:
+        config = config.model_copy(update={"temperature": temperature})
     served = moonshot.serve(cassette, base_url)
     delivered = served.json_bodies("/chat/completions")[0]["choices"][0]["message"]
     tools = [tool_schema(delivered["tool_calls"][0]["function"]["name"]), tool_schema("send_message")]
