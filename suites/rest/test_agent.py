@@ -28,15 +28,8 @@ def assistant_texts(answer: dict) -> list[str]:
     return texts
 
 
-@pytest.mark.behavior("REST-AGENT")
-def test_agent_on_a_kimi_handle_answers_with_the_kimi_reply(letta_with_key, kimi, configured):
-    """``POST /v1/agents/`` with ``model="kimi/<id>"``, then a message: the reply is Kimi's, fetched with the Kimi key.
-
-    If it fails: creating the agent must resolve the Kimi handle (RESOLVE-HANDLE), and its
-    messages must go to ``{KIMI_BASE_URL}/chat/completions`` with the Kimi key and the
-    model id (CLIENT-CHAT, ROUTE-KEY); the agent's reply is the completion's.
-    """
-    server = letta_with_key
+def one_turn(server, kimi, configured) -> tuple[str, str, dict, int]:
+    """A new agent on a listed Kimi model, sent one message: ``(model id, handle, answer, stand-in requests before)``."""
     model_id = pick_model(configured(server))
     handle = f"{kimi.provider_name}/{model_id}"
     agent = server.json(server.new_agent(handle), f"creating an agent with model={handle!r}")
@@ -46,6 +39,19 @@ def test_agent_on_a_kimi_handle_answers_with_the_kimi_reply(letta_with_key, kimi
                              f"sending a message to the agent on {handle}")
     finally:
         server.delete(f"/v1/agents/{agent['id']}")
+    return model_id, handle, answer, seen_before
+
+
+@pytest.mark.behavior("REST-AGENT")
+def test_agent_on_a_kimi_handle_answers_with_the_kimi_reply(letta_with_key, kimi, configured):
+    """``POST /v1/agents/`` with ``model="kimi/<id>"``, then a message: the reply is Kimi's, fetched with the Kimi key.
+
+    If it fails: creating the agent must resolve the Kimi handle (RESOLVE-HANDLE), and its
+    messages must go to ``{KIMI_BASE_URL}/chat/completions`` with the Kimi key and the
+    model id (CLIENT-CHAT, ROUTE-KEY); the agent's reply is the completion's.
+    """
+    server = letta_with_key
+    model_id, handle, answer, seen_before = one_turn(server, kimi, configured)
     chats = [r for r in server.standin.requests[seen_before:] if r.method == "POST" and r.path.endswith("/chat/completions")]
     assert chats, f"the agent on {handle} answered without a chat completion reaching Kimi's base URL {server.standin.url}"
     assert all(r.key_ok for r in chats), f"the agent's chat completions reached {server.standin.url} without the Kimi key"
@@ -72,15 +78,7 @@ def test_a_tool_step_completes_and_its_second_request_keeps_the_history(letta_wi
     client must send the stored tool call back with its full id and reasoning.
     """
     server = letta_with_key
-    model_id = pick_model(configured(server))
-    handle = f"{kimi.provider_name}/{model_id}"
-    agent = server.json(server.new_agent(handle), f"creating an agent with model={handle!r}")
-    try:
-        seen_before = len(server.standin.requests)
-        answer = server.json(server.post(f"/v1/agents/{agent['id']}/messages", {"messages": [{"role": "user", "content": "Hello?"}]}),
-                             f"sending a message to the agent on {handle}")
-    finally:
-        server.delete(f"/v1/agents/{agent['id']}")
+    _, _, answer, seen_before = one_turn(server, kimi, configured)
     chats, after = step_requests(server, seen_before)
     if not after and not any(t in json.dumps(r.json) for r in chats for t in STEP_TOOLS):
         pytest.skip(f"precondition not met: the agent offers none of {STEP_TOOLS}, so the stand-in made no tool step")
