@@ -27,6 +27,7 @@ import httpx
 import respx
 
 from kimi_conformance.inputs import UnreadableCassette, read_cassette_text
+from kimi_conformance.moonshot_chat import check_chat_request
 from kimi_conformance.redact import find_secrets
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
@@ -187,7 +188,27 @@ class _Mount:
         interaction = self.answer(method, url)
         if interaction is None:
             return None
+        if method == "POST" and interaction.path == CHAT_PATH and interaction.status == 200:
+            refused = _refused_chat(request)
+            if refused is not None:
+                return refused
         return httpx.Response(interaction.status, headers=interaction.headers, content=interaction.body)
+
+
+CHAT_PATH = "/chat/completions"
+
+
+def _refused_chat(request: httpx.Request) -> httpx.Response | None:
+    """Moonshot's 400 for a chat request it refuses (kimi_conformance.moonshot_chat), instead of the recorded answer."""
+    try:
+        body = json.loads(request.content) if request.content else None
+    except ValueError:
+        body = None
+    refused = check_chat_request(body)
+    if refused is None:
+        return None
+    status, error = refused
+    return httpx.Response(status, headers={"content-type": "application/json; charset=utf-8"}, json=error)
 
 
 class Replay:

@@ -39,6 +39,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from kimi_conformance.moonshot_chat import check_chat_request
+
 DEFAULT_CASSETTE_DIR = Path(__file__).resolve().parent.parent / "cassettes"
 PREFIX = "/v1"
 
@@ -255,6 +257,9 @@ class MoonshotStandIn:
             return 400, {}, error_body(400, "Invalid request: model and a non-empty messages list are required")
         if model not in self.model_ids:
             return 404, {}, error_body(404, f"Not found the model {model} or Permission denied")
+        refused = check_chat_request(payload)
+        if refused is not None:
+            return refused[0], {}, refused[1]
         if self._chat_responder is not None:
             reply = self._chat_responder(payload)
         else:

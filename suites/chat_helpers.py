@@ -1,0 +1,187 @@
+"""The chat side of an agent step, driven the way Letta's agent loop drives the Kimi client.
+
+Letta's agent loop (``letta/agents/letta_agent*.py``) builds each request from the stored
+messages with ``client.build_request_data(messages, llm_config, tools)``, sends it with
+``client.request_async(data, llm_config)`` (or ``stream_async``), converts the answer with
+``client.convert_response_to_chat_completion(...)``, and stores a tool call as an assistant
+message (its reasoning as native ``ReasoningContent``, the tool call with Moonshot's id)
+followed by a tool message answering that id (``create_letta_messages_from_llm_response``).
+The next request of the step is built from those stored messages: that is the request
+CLIENT-HISTORY and CLIENT-PARAMS judge, as the replay observed it.
+
+Letta's message schema (``letta.schemas.message.Message``) is Letta's, not the Kimi build's,
+and the same in the supported versions; the Kimi build is reached only through its provider
+and its client.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass, field
+
+import pytest
+
+from kimi_conformance.letta_compat import maybe_await
+from kimi_conformance.moonshot_chat import thinking
+from suites.helpers import KIMI_KEY
+
+SYSTEM_PROMPT = "You are a helpful assistant. Use the tools you are given."
+USER_TEXT = "What's the weather?"
+TOOL_RESULT = '{"status": "OK", "message": "Sunny, 21 C", "time": "2026-12-01 09:00:00 AM UTC+0000"}'
+REQUEST_HEARTBEAT = "request_heartbeat"
+
+
+def tool_schema(name: str) -> dict:
+    """A Letta tool's JSON schema (function form), as the agent hands tools to ``build_request_data``."""
+    return {
+        "name": name,
+        "description": f"The {name} tool.",
+        "parameters": {
+            "type": "object",
+            "properties": {"query": {"type": "string"}, "city": {"type": "string"}, REQUEST_HEARTBEAT: {"type": "boolean"}},
+            "required": [],
+        },
+    }
+
+
+async def listed_config(make_provider, moonshot, base_url: str, *, thinking_model: bool, models: str = "models/current"):
+    """A Kimi ``LLMConfig`` from the build's provider over a served ``/models`` answer.
+
+    The model is taken from the served answer: an entry with ``supports_reasoning: true``
+    for a thinking model, else one without. Skips when the answer has none, or the listing
+    does not keep it (judged by LIST-PREFIX).
+    """
+    served = moonshot.serve(models, base_url)
+    entries = [e for body in served.json_bodies("/models") for e in body.get("data", []) if isinstance(e, dict) and isinstance(e.get("id"), str)]
+    wanted = [e["id"] for e in entries if bool(e.get("supports_reasoning")) == thinking_model and e["id"].startswith(("kimi-", "moonshot-"))]
+    if thinking_model:
+        wanted = [i for i in wanted if thinking({"model": i})] or wanted
+    if not wanted:
+        pytest.skip(f"precondition not met: {models} serves no {'thinking' if thinking_model else 'non-thinking'} model")
+    configs = {c.model: c for c in await make_provider(base_url).list_llm_models_async()}
+    for model_id in wanted:
+        if model_id in configs:
+            return configs[model_id]
+    pytest.skip(f"precondition not met: none of {wanted} was listed (judged by LIST-PREFIX)")
+
+
+def kimi_client(kimi, config):
+    """The client Letta's agent gets for the config; a non-Kimi client is CLIENT-DISPATCH's / ROUTE-KEY's verdict."""
+    client = kimi.client_factory(provider_type=config.model_endpoint_type)
+    if not isinstance(client, kimi.client_class):
+        pytest.skip(f"precondition not met: the config's client is {type(client).__name__}, not the Kimi client (judged by ROUTE-KEY)")
+    return client
+
+
+async def build_request(client, messages, config, tools) -> dict:
+    """``build_request_data`` as the agent calls it (0.16 adds a leading ``agent_type``)."""
+    # the signature Letta's client base class declares (a client may override it with *args, **kwargs)
+    declared = [c for c in type(client).__mro__ if "build_request_data" in vars(c)][-1]
+    parameters = inspect.signature(declared.build_request_data).parameters
+    kwargs = {"messages": messages, "llm_config": config, "tools": tools}
+    if "agent_type" in parameters:
+        from letta.schemas.enums import AgentType
+
+        kwargs["agent_type"] = next(iter(AgentType))
+        kwargs["agent_type"] = getattr(AgentType, "letta_v1_agent", kwargs["agent_type"])
+    return await maybe_await(client.build_request_data(**kwargs))
+
+
+def opening_messages() -> list:
+    """The stored messages before the model is first asked: the system prompt and the user's question."""
+    from letta.schemas.letta_message_content import TextContent
+    from letta.schemas.message import Message
+
+    return [
+        Message(role="system", content=[TextContent(text=SYSTEM_PROMPT)]),
+        Message(role="user", content=[TextContent(text=USER_TEXT)]),
+    ]
+
+
+def stored_tool_step(reply_message) -> list:
+    """The assistant tool-call message and the tool's answer, stored the way Letta's agent loop stores them."""
+    from letta.schemas.letta_message_content import OmittedReasoningContent, ReasoningContent, TextContent
+    from letta.schemas.message import Message
+    from openai.types.chat.chat_completion_message_tool_call import ChatCompletionMessageToolCall, Function
+
+    call = reply_message.tool_calls[0]
+    if reply_message.reasoning_content:
+        reasoning = [ReasoningContent(reasoning=reply_message.reasoning_content, is_native=True,
+                                      signature=getattr(reply_message, "reasoning_content_signature", None))]
+    elif getattr(reply_message, "omitted_reasoning_content", False):
+        reasoning = [OmittedReasoningContent()]
+    else:
+        reasoning = [TextContent(text=reply_message.content)] if reply_message.content else []
+    arguments = json.loads(call.function.arguments or "{}")
+    arguments[REQUEST_HEARTBEAT] = True
+    tool_call = ChatCompletionMessageToolCall(id=call.id, type="function", function=Function(name=call.function.name, arguments=json.dumps(arguments)))
+    assistant = Message(role="assistant", content=reasoning, tool_calls=[tool_call], tool_call_id=call.id)
+    tool = Message(role="tool", content=[TextContent(text=TOOL_RESULT)], tool_calls=[], tool_call_id=call.id, name=call.function.name)
+    return [assistant, tool]
+
+
+@dataclass
+class Step:
+    """What one tool step put on the wire: the delivered tool call and the requests the replay observed."""
+
+    delivered: dict  # the assistant message Moonshot answered the first request with
+    first: dict  # the first request's body
+    second: dict | None = None  # the second request's body (None: it never left the client)
+    second_error: str | None = None  # what the second request raised (Moonshot's 400, ...)
+    answers: list = field(default_factory=list)
+
+
+async def run_tool_step(kimi, kimi_env, make_provider, moonshot, base_url: str, cassette: str, *, thinking_model: bool = True,
+                        temperature: float | None = None) -> Step:
+    """One agent step in which the Kimi model calls a tool: the first request, the stored step, the second request.
+
+    ``temperature``: the one a user set on the agent (None: the listed config's). Skips
+    (naming the judge) when the first request cannot be judged here: refused by Moonshot
+    (CLIENT-PARAMS) or not answered with the served tool call (CLIENT-CHAT).
+    """
+    kimi_env.api_key(KIMI_KEY)
+    kimi_env.base_url(base_url)
+    config = await listed_config(make_provider, moonshot, base_url, thinking_model=thinking_model)
+    if temperature is not None:
+        config = config.model_copy(update={"temperature": temperature})
+    served = moonshot.serve(cassette, base_url)
+    delivered = served.json_bodies("/chat/completions")[0]["choices"][0]["message"]
+    tools = [tool_schema(delivered["tool_calls"][0]["function"]["name"]), tool_schema("send_message")]
+    client = kimi_client(kimi, config)
+    messages = opening_messages()
+    url = f"{base_url}/chat/completions"
+    try:
+        raw = await maybe_await(client.request_async(await build_request(client, messages, config, tools), config))
+    except Exception as e:  # noqa: BLE001 - any failure of the first request is another behaviour's verdict
+        refused = moonshot.to(url, "POST")
+        why = refused[-1].response.text if refused and refused[-1].response is not None else f"{type(e).__name__}: {e}"
+        judge = "CLIENT-PARAMS" if refused and refused[-1].response is not None and refused[-1].response.status_code == 400 else "CLIENT-CHAT"
+        pytest.skip(f"precondition not met: the step's first request failed ({why[:200]}) (judged by {judge})")
+    reply = await maybe_await(client.convert_response_to_chat_completion(raw, messages, config))
+    message = reply.choices[0].message
+    if not message.tool_calls or message.tool_calls[0].id != delivered["tool_calls"][0]["id"]:
+        pytest.skip("precondition not met: the reply lost the served tool call (judged by CLIENT-CHAT)")
+    step = Step(delivered=delivered, first=moonshot.to(url, "POST")[0].json())
+    history = messages + stored_tool_step(message)
+    try:
+        data = await build_request(client, history, config, tools)
+    except Exception as e:  # noqa: BLE001 - a failure to build the request is the verdict itself
+        step.second_error = f"building the second request raised {type(e).__name__}: {e}"
+        return step
+    try:
+        await maybe_await(client.request_async(data, config))
+    except Exception as e:  # noqa: BLE001 - Moonshot's refusal is reported with the request
+        step.second_error = f"{type(e).__name__}: {e}"
+    sent = moonshot.to(url, "POST")
+    if len(sent) >= 2:
+        step.second = sent[1].json()
+    return step
+
+
+def tool_call_messages(body: dict) -> list[dict]:
+    return [m for m in body.get("messages", []) if isinstance(m, dict) and m.get("role") == "assistant" and m.get("tool_calls")]
+
+
+def tool_messages(body: dict) -> list[dict]:
+    return [m for m in body.get("messages", []) if isinstance(m, dict) and m.get("role") == "tool"]
