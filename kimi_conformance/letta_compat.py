@@ -206,11 +206,31 @@ def _user_message(text: str):
 
 
 def _keyword_call(method, values: dict) -> Any:
-    """Call ``method`` with the values its signature names (Letta's signatures grew between versions)."""
-    params = inspect.signature(method).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return method(**values)
-    return method(**{k: v for k, v in values.items() if k in params})
+    """Call ``method`` with the values its signature names (Letta's signatures grew between versions).
+
+    A build's override may take ``(*args, **kwargs)`` and pass them on to Letta's own
+    method: then the names come from the nearest definition up the class's MRO that
+    names its parameters (what this Letta version's agent loop passes), else every value.
+    """
+    accepted = _named_parameters(method)
+    return method(**(values if accepted is None else {k: v for k, v in values.items() if k in accepted}))
+
+
+def _named_parameters(method) -> set[str] | None:
+    """The keyword names ``method`` accepts; None when nothing up its MRO says (``**kwargs`` all the way)."""
+    candidates = [method]
+    owner, name = getattr(method, "__self__", None), getattr(method, "__name__", None)
+    if owner is not None and name:
+        klass = owner if isinstance(owner, type) else type(owner)
+        candidates += [k.__dict__[name] for k in klass.__mro__ if name in k.__dict__]
+    for candidate in candidates:
+        try:
+            params = inspect.signature(candidate).parameters
+        except (TypeError, ValueError):
+            continue
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return set(params) - {"self"}
+    return None
 
 
 async def chat_step(client, llm_config, *, text: str, tools: list[dict] | None = None, send_config=None):
