@@ -73,7 +73,7 @@ def run_kit(args: list[str], key: str, url: str, folder: Path) -> tuple[subproce
     """One kit run with every output on; (the process, the files it wrote under ``folder``)."""
     outputs = ["--conformance-report", str(folder / "reports" / "conformance.json"), "--alluredir", str(folder / "allure"),
                "--junitxml", str(folder / "junit.xml")]
-    cmd = [sys.executable, "-m", "kimi_conformance", "run", "--build", BUILD, "-p", "no:warnings", "-rA", *outputs, *args]
+    cmd = [sys.executable, "-m", "kimi_conformance", "run", "--build", BUILD, "-rA", *outputs, *args]  # with the warnings summary
     env = {**os.environ, "KIMI_API_KEY": key, "KIMI_BASE_URL": url}
     done = subprocess.run(cmd, cwd=KIT_ROOT, capture_output=True, text=True, timeout=900, env=env)
     return done, sorted(p for p in folder.rglob("*") if p.is_file())
@@ -97,6 +97,7 @@ def test_a_live_run_writes_the_echoed_key_nowhere(tmp_path, key):
     output = done.stdout + done.stderr
     assert done.returncode == EXIT_CONTRACT_FAILURE, output[-3000:]  # only the echo test fails
     assert "failure text: headers" in output and "msh-uid" in output.lower(), "the echo test ran and printed the answer"
+    assert "UserWarning: warning: headers" in output, "the warnings summary shows what the echo test warned"
     names = {p.name for p in files}
     assert {"conformance.json", "conformance.md", "junit.xml"} <= names and any(n.endswith("-result.json") for n in names)
     assert hits(read_all(done, files), key) == []
