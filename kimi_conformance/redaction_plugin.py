@@ -1,7 +1,7 @@
 """Every output of a run passes :func:`kimi_conformance.redact.redact` (the one redactor).
 
 - test reports (failure texts, skip reasons, captured output and logs, user properties)
-  are redacted as they are made, so the terminal, JUnit and Allure see them clean;
+  and warnings are redacted as they are made, so the terminal, JUnit and Allure see them clean;
 - log records are redacted when they are made (log files, live logging, captured logs);
 - the JUnit file is redacted once more after pytest wrote it (properties, test names).
 
@@ -62,6 +62,17 @@ class RedactionPlugin:
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
         redact_report(outcome.get_result())
+
+    @pytest.hookimpl(tryfirst=True)  # before the terminal's warnings summary and JUnit keep the text
+    def pytest_warning_recorded(self, warning_message, when, nodeid, location) -> None:
+        message = warning_message.message
+        text = str(message)
+        clean = redact(text)
+        if clean != text:
+            if isinstance(message, Warning):
+                message.args = (clean,)
+            else:
+                warning_message.message = clean
 
     def pytest_collectreport(self, report) -> None:
         report.longrepr = _redacted_longrepr(report.longrepr)

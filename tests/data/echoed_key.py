@@ -8,6 +8,7 @@ mask the key in the failure text, captured output, log records, JUnit and Allure
 """
 
 import logging
+import warnings
 
 from kimi_conformance import live
 
@@ -19,4 +20,5 @@ def test_echoes_what_the_live_api_answered(pytestconfig):
     answer = f"headers {dict(sent.response.headers)} body {sent.response.text}"
     print(f"stdout: {answer}")
     logging.getLogger("kimi.echo").warning("log record: %s", answer)
+    warnings.warn(f"warning: {answer}", UserWarning, stacklevel=1)
     assert False, f"failure text: {answer}"
