@@ -206,28 +206,50 @@ class Inspection:
         self.set("provider_type", f"letta.schemas.enums:ProviderType.{chosen.name}", where)
         return chosen.name
 
+    # words that name an API-key field and a base-URL field (forks say token/endpoint/host too)
+    SETTINGS_WORDS = (("settings_api_key", ("key", "token"), "api_key_env"), ("settings_base_url", ("url", "base", "endpoint", "host"), "base_url_env"))
+
     def settings(self, provider: type | None) -> None:
+        """The settings object and its key / base-URL fields: ``model_settings`` fields that mention
+        Kimi/Moonshot, else the fields of another settings object of ``letta.settings`` whose name
+        mentions them (a fork's own ``moonshot_settings``). A role is proposed ``false`` only where
+        no settings object mentions Kimi/Moonshot at all; otherwise what was not matched is undecided."""
         settings_module = _import("letta.settings")
         settings = getattr(settings_module, "model_settings", None)
         fields = getattr(type(settings), "model_fields", None) if settings is not None else None
         if not isinstance(fields, dict):
             self.undecided.append("settings: letta.settings has no model_settings object with fields")
             return
-        mentioned = [name for name in fields if _mentions(name)]
+        location, mentioned = "letta.settings:model_settings", [name for name in fields if _mentions(name)]
+        if not mentioned:
+            own = [(name, obj) for name, obj in vars(settings_module).items()
+                   if name != "model_settings" and isinstance(getattr(type(obj), "model_fields", None), dict)
+                   and not isinstance(obj, type) and _mentions(name, type(obj).__name__)]
+            if len(own) == 1:
+                name, settings = own[0]
+                fields, location, mentioned = type(settings).model_fields, f"letta.settings:{name}", list(type(settings).model_fields)
+                self.set("settings", location, f"the settings object of letta.settings whose name mentions Kimi/Moonshot ({type(settings).__name__})")
+            elif own:
+                self.undecided.append(f"settings: several settings objects mention Kimi/Moonshot ({', '.join(n for n, _ in own)})")
+                return
+        short = location.partition(":")[2]
         for name in mentioned:
-            self.found.append(f"settings field model_settings.{name} (env {self.env_name(settings, name)}, "
+            self.found.append(f"settings field {short}.{name} (env {self.env_name(settings, name)}, "
                               f"default {fields[name].default!r})")
-        for role, words, env_role in (("settings_api_key", ("key",), "api_key_env"), ("settings_base_url", ("url", "base"), "base_url_env")):
-            matches = [n for n in mentioned if any(w in n.lower() for w in words)]
+        for role, words, env_role in self.SETTINGS_WORDS:
+            # another provider's field kept on the same object (an OpenAI key beside the Kimi one) is not a candidate
+            matches = [n for n in mentioned if any(w in n.lower() for w in words) and "openai" not in n.lower()]
             if len(matches) == 1:
-                self.set(role, matches[0], "model_settings field mentioning Kimi/Moonshot")
-                self.set(env_role, self.env_name(settings, matches[0]), f"the variable model_settings.{matches[0]} is read from")
+                self.set(role, matches[0], f"{short} field mentioning Kimi/Moonshot")
+                self.set(env_role, self.env_name(settings, matches[0]), f"the variable {short}.{matches[0]} is read from")
                 if role == "settings_base_url" and isinstance(fields[matches[0]].default, str):
-                    self.set("default_base_url", fields[matches[0]].default, f"the default of model_settings.{matches[0]}")
+                    self.set("default_base_url", fields[matches[0]].default, f"the default of {short}.{matches[0]}")
             elif matches:
-                self.undecided.append(f"{role}: several fields ({', '.join(matches)})")
+                self.undecided.append(f"{role}: several fields of {short} ({', '.join(matches)})")
+            elif not mentioned:
+                self.set(role, False, f"no settings object of letta.settings mentions Kimi/Moonshot and {' or '.join(words)}")
             else:
-                self.set(role, False, f"no model_settings field mentions Kimi/Moonshot and {' or '.join(words)}")
+                self.undecided.append(f"{role}: no field of {short} names {' or '.join(words)} ({', '.join(mentioned)})")
         if "default_base_url" not in self.roles and provider is not None:
             default = _field_default(provider, "base_url")
             if isinstance(default, str) and default.startswith("http"):

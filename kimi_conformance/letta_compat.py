@@ -69,6 +69,17 @@ def unknown_provider_errors() -> tuple[type[BaseException], ...]:
     return (ValueError, LettaInvalidArgumentError)
 
 
+def openai_settings():
+    """Letta's own settings object holding ``openai_api_key`` (``letta.settings.model_settings``),
+    or None where the build has none. The OpenAI key is Letta's, not the Kimi provider's: a
+    fork may keep its Kimi settings on an object of its own (the binding's ``settings``)."""
+    try:
+        from letta.settings import model_settings
+    except ImportError:
+        return None
+    return model_settings if "openai_api_key" in getattr(type(model_settings), "model_fields", {}) else None
+
+
 def provider_key(provider) -> str | None:
     """The key a provider carries, in clear, without tripping deprecation shims."""
     secret = provider.__dict__.get("api_key_enc")

@@ -131,7 +131,9 @@ class KimiEnvironment:
 
     def openai_key(self, value: str | None) -> None:
         self._env("OPENAI_API_KEY", value)
-        self.mp.setattr(self.kimi.settings, "openai_api_key", value)
+        settings = letta_compat.openai_settings()  # Letta's own model_settings, whatever object the binding names for Kimi
+        if settings is not None:
+            self.mp.setattr(settings, "openai_api_key", value)
 
     def _env(self, name: str, value: str | None) -> None:
         if value is None:
