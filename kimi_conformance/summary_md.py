@@ -25,7 +25,8 @@ from kimi_conformance.exitcodes import EXIT_USAGE
 from kimi_conformance.inputs import summary_path_for
 
 KIT_ROOT = Path(__file__).resolve().parent.parent  # where the suites' node ids are relative to
-MAX_CASES = 3  # failing cases shown per red behaviour (the rest counted)
+MAX_CASES = 10  # failing cases shown per red behaviour (the rest counted)
+MAX_HINTS = 3  # distinct fix hints shown per red behaviour
 
 ICONS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "upstream-unavailable": "🌐", "not-applicable": "➖"}
 BADGES = {
@@ -106,7 +107,7 @@ def red_entry(bid: str, verdict: str, level: str, nodeids: list[str]) -> list[st
             hints.append(hint)
     if hints:
         lines.append(f"- **Fix:** {_cell(hints[0])}")
-        lines += [f"  - also: {_cell(h)}" for h in hints[1:MAX_CASES]]
+        lines += [f"  - also: {_cell(h)}" for h in hints[1:MAX_HINTS]]
     return [*lines, ""]
 
 
