@@ -241,6 +241,8 @@ def _run(argv: list[str]) -> int:
 
 
 def _selftest(argv: list[str]) -> int:
+    if not (KIT_ROOT / "tests").is_dir():
+        raise LauncherError(f"selftest needs the kit's checkout: the kit's own tests are not installed ({KIT_ROOT} has no tests/)")
     try:
         build = builds.ensure_build(SELFTEST_BUILD)
     except builds.BuildError as e:
