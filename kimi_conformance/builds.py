@@ -303,23 +303,36 @@ def _run(cmd: list[str], **kw) -> None:
     """Run a build tool in a process group of its own, which is ended (with every worker it
     started: uv's resolver, compileall's pool) when the launcher gets any signal or fails."""
     shown = " ".join(str(c) for c in cmd)
-    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, **kw)
+    started: list[subprocess.Popen] = []
+    pending: list[int] = []
 
     def end_group(signum, frame):
-        _kill_group(proc)
-        signal.signal(signum, previous[signum])
-        os.kill(os.getpid(), signum)  # then die of the signal as we would have
+        pending.append(signum)
+        if started:  # else the tool is being started: ended as soon as Popen returns (below)
+            die()
 
+    def die():
+        for proc in started:
+            _kill_group(proc)
+        signal.signal(pending[0], previous[pending[0]])
+        os.kill(os.getpid(), pending[0])  # then die of the signal as we would have
+
+    # the handlers are in place before the tool starts: a signal at any moment ends its group
     previous = {sig: signal.getsignal(sig) for sig in _FORWARDED}
     in_main = _is_main_thread()
     if in_main:
         for sig in _FORWARDED:
             signal.signal(sig, end_group)
     try:
+        started.append(subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        start_new_session=True, **kw))
+        proc = started[0]
+        if pending:
+            die()
         output, _ = proc.communicate()
     except BaseException:
-        _kill_group(proc)
+        for proc in started:
+            _kill_group(proc)
         raise
     finally:
         if in_main:

@@ -80,7 +80,7 @@ def _names_paths_in(args: list[str], folder: str) -> bool:
 
 # pytest and kit options whose value is a path the user typed (resolved against the caller's folder)
 _PATH_OPTIONS = {"--binding", "--cassette-dir", "--conformance-report", "--junitxml", "--junit-xml", "--alluredir",
-                 "--basetemp", "--rootdir", "-c", "--confcutdir", "--log-file", "--resultlog", "--debug"}
+                 "--basetemp", "--rootdir", "-c", "--confcutdir", "--log-file", "--rest-workdir"}
 # numeric kit options: finite, 0 or more (name -> whole number?)
 _NUMERIC_OPTIONS = {"--live-retries": True, "--live-max-wait": False, "--rest-startup-timeout": False}
 DEFAULT_REPORT = Path("reports") / "conformance.json"
@@ -159,7 +159,7 @@ def _check_letta_path(letta_path: str, caller: Path) -> Path:
 _PROBE = r"""
 import importlib.util, sys
 need = {"pytest": "pytest", "pytest_asyncio": "pytest-asyncio", "xdist": "pytest-xdist", "respx": "respx",
-        "vcr": "vcrpy", "yaml": "PyYAML", "httpx": "httpx", "allure_pytest": "allure-pytest", "kimi_conformance": "the kit"}
+        "vcr": "vcrpy", "yaml": "PyYAML", "httpx": "httpx", "allure_pytest": "allure-pytest", "kimi_conformance": "kimi-conformance"}
 missing = []
 for module, dist in need.items():
     try:
@@ -241,6 +241,8 @@ def _run(argv: list[str]) -> int:
 
 
 def _selftest(argv: list[str]) -> int:
+    if not (KIT_ROOT / "tests").is_dir():
+        raise LauncherError(f"selftest needs the kit's checkout: the kit's own tests are not installed ({KIT_ROOT} has no tests/)")
     try:
         build = builds.ensure_build(SELFTEST_BUILD)
     except builds.BuildError as e:

@@ -121,7 +121,10 @@ def contract_url() -> str:
 
 def contract_anchor(behavior_id: str) -> str:
     """The anchor of the CONTRACT.md section that holds an ID (``LIST-PREFIX`` -> ``list-model-listing-...``)."""
-    group = behavior_id.split("-", 1)[0]
+    from kimi_conformance.contract import BEHAVIORS
+
+    behavior = BEHAVIORS.get(behavior_id)
+    group = behavior.group if behavior else behavior_id.split("-", 1)[0]  # ROUTE-KEY lives in the CLIENT section
     try:
         text = _kit_contract().read_text(encoding="utf-8")
     except OSError:

@@ -139,7 +139,7 @@ def moonshot_transport(node: pytest.Item, cassette_dir: Path, placeholder_key: s
     live = session_of(node.config)
     if live is None:
         return Replay(cassette_dir)
-    transport = LiveMoonshot(cassette_dir, live.upstream, live.recorder, placeholder_key)
+    transport = LiveMoonshot(live.cassette_dir, live.upstream, live.recorder, placeholder_key)
     node.stash[_TRANSPORT] = transport
     return transport
 
@@ -197,10 +197,24 @@ def pytest_configure(config: pytest.Config) -> None:
     cassette_dir = Path(directory) if directory else DEFAULT_CASSETTE_DIR
     upstream = Upstream(base_url, key, retries=retries, max_wait=max_wait)
     config.add_cleanup(upstream.close)
-    live_session = LiveSession(base_url, upstream, cassette_dir, Recorder(cassette_dir, base_url, key) if record else None)
+    # --record into a new (empty) folder: the requests come from the kit's cassettes, the answers go there
+    templates = DEFAULT_CASSETTE_DIR if record and not any(cassette_dir.rglob("*.yaml")) else cassette_dir
+    live_session = LiveSession(base_url, upstream, templates, Recorder(cassette_dir, base_url, key) if record else None)
     config.stash[_SESSION] = live_session
     preflight(live_session)
     config.pluginmanager.register(LivePlugin(config, live_session), "kimi-conformance-live-run")
+
+
+def unrecorded_templates(live: LiveSession, written: list[Path]) -> dict[str, str]:
+    """Recording into a new folder: each cassette of the kit's set that the run did not write there
+    (the live API cannot give error answers on demand; a deselected test asks for nothing)."""
+    target = live.recorder.cassette_dir
+    if target.resolve() == live.cassette_dir.resolve():
+        return {}
+    have = {p.resolve() for p in written} | {p.resolve() for p in target.rglob("*.yaml")}
+    return {p.relative_to(live.cassette_dir).with_suffix("").as_posix():
+            f"not recorded into {target}: copy it from {live.cassette_dir} for replay"
+            for p in sorted(live.cassette_dir.rglob("*.yaml")) if (target / p.relative_to(live.cassette_dir)).resolve() not in have}
 
 
 def preflight(live: LiveSession) -> None:
@@ -272,6 +286,7 @@ class LivePlugin:
             else:
                 try:
                     written, skipped = live.recorder.write()
+                    skipped = {**unrecorded_templates(live, written), **skipped}
                     live.recording.update(written=[str(p) for p in written], not_recorded=skipped)
                 except RecordRefused as e:
                     refused = live.recording["refused"] = str(e)

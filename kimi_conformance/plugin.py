@@ -114,8 +114,8 @@ class KitPlugin:
 
     def check_letta_server(self) -> None:
         """Letta's server module imports here, or the reason is this environment (a third-party
-        module missing, a LETTA_* database setting): one usage error, never a contract verdict.
-        A failure inside the build's own code (letta.*) is left for the suites to judge."""
+        module missing, e.g. asyncpg without 0.16's `postgres` extra): one usage error, never a
+        contract verdict. A failure inside the build's own code (letta.*) is left for the suites."""
         if self.is_worker:
             return
         try:

@@ -23,10 +23,11 @@ from kimi_conformance import guide_links
 from kimi_conformance.contract import BEHAVIORS
 from kimi_conformance.exitcodes import EXIT_USAGE
 from kimi_conformance.inputs import summary_path_for
+from kimi_conformance.redact import redact
 
 KIT_ROOT = Path(__file__).resolve().parent.parent  # where the suites' node ids are relative to
-MAX_CASES = 3  # failing cases shown per red behaviour (the rest counted)
-from kimi_conformance.redact import redact
+MAX_CASES = 10  # failing cases shown per red behaviour (the rest counted)
+MAX_HINTS = 3  # distinct fix hints shown per red behaviour
 
 ICONS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "upstream-unavailable": "🌐", "not-applicable": "➖"}
 BADGES = {
@@ -107,7 +108,7 @@ def red_entry(bid: str, verdict: str, level: str, nodeids: list[str]) -> list[st
             hints.append(hint)
     if hints:
         lines.append(f"- **Fix:** {_cell(hints[0])}")
-        lines += [f"  - also: {_cell(h)}" for h in hints[1:MAX_CASES]]
+        lines += [f"  - also: {_cell(h)}" for h in hints[1:MAX_HINTS]]
     return [*lines, ""]
 
 

@@ -288,3 +288,38 @@ def test_a_failed_removal_is_a_clean_build_error(tmp_path, monkeypatch):
     monkeypatch.setattr(builds.shutil, "rmtree", refuse)
     with pytest.raises(builds.BuildError, match="cannot remove .*env.*Permission denied"):
         builds._remove_tree(tmp_path / "env")
+
+
+# -- progress ---------------------------------------------------------------------------
+
+
+def test_a_launcher_waiting_on_another_build_says_so(tmp_path):
+    """While another kit process holds a build's lock, a second one says it is waiting (and on what),
+    then goes on when the lock is released."""
+    import fcntl
+    import subprocess
+
+    code = "from kimi_conformance import builds\nwith builds._locked('env-0.11.7'):\n    print('made', flush=True)\n"
+    env = {**os.environ, "PYTHONPATH": str(KIT_ROOT), "KIMI_KIT_BUILDS": str(tmp_path)}
+    with open(tmp_path / ".lock-env-0.11.7", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        waiting = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        said = waiting.stderr.readline()  # blocks until the second launcher speaks
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    out, err = waiting.communicate(timeout=60)
+    assert "waiting for another kit process that is making env-0.11.7" in said
+    assert waiting.returncode == 0 and out == "made\n", err
+
+
+def test_build_steps_are_numbered_and_timed(capsys):
+    """Each build step is said when it starts ([k/N] name ...) and when it ends, with its time and the total."""
+    from kimi_conformance import builds
+
+    steps = builds.Steps("Letta 0.11.7", total=2)
+    for name in ("creating the virtualenv", "compiling bytecode"):
+        with steps.step(name):
+            pass
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "[kimi-kit build] Letta 0.11.7: [1/2] creating the virtualenv ..."
+    assert lines[1].startswith("[kimi-kit build] Letta 0.11.7: [1/2] creating the virtualenv done (") and "s in all)" in lines[1]
+    assert lines[3].startswith("[kimi-kit build] Letta 0.11.7: [2/2] compiling bytecode done (")

@@ -137,3 +137,24 @@ def test_an_empty_cassette_folder_is_one_line_up_front(tmp_path, previous_report
     done = run_kit(NEEDS_MIXED_IDS, "--cassette-dir", str(empty), "--conformance-report", str(previous_report))
     assert_one_usage_error(done, str(empty), "holds no cassettes")
     assert previous_report.read_text() == PREVIOUS_REPORT
+
+
+def test_record_into_a_new_folder_records_what_it_can_and_names_the_rest(tmp_path):
+    """`--live --record --cassette-dir NEW`: the run takes its requests from the kit's cassettes, writes
+    the live answers into NEW, and names every cassette of the kit's set it could not record there."""
+    from kimi_conformance.standin import MoonshotStandIn
+
+    key = "sk-standinLIVEkey0123456789abcdefghijKLMNOP"
+    new = tmp_path / "new-cassettes"
+    before = tree_digest(KIT_ROOT / "cassettes")
+    with MoonshotStandIn(key) as standin:
+        done = run_kit("--live", "--record", "--cassette-dir", str(new), "--conformance-report", str(tmp_path / "r.json"),
+                       env={"KIMI_API_KEY": key, "KIMI_BASE_URL": standin.url})
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    recorded = sorted(p.relative_to(new).as_posix() for p in new.rglob("*.yaml"))
+    assert recorded and "models/current.yaml" in recorded
+    named = {line.split()[2] for line in output.splitlines() if line.startswith("not recorded: ")}
+    expected = {p.relative_to(KIT_ROOT / "cassettes").with_suffix("").as_posix() for p in (KIT_ROOT / "cassettes").rglob("*.yaml")}
+    assert named == expected - {name.removesuffix(".yaml") for name in recorded}, output[-3000:]
+    assert tree_digest(KIT_ROOT / "cassettes") == before

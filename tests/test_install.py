@@ -85,3 +85,10 @@ def test_the_installed_kit_refuses_a_bad_interpreter_with_one_line(installed, tm
     done = subprocess.run([str(installed / "bin" / "kimi-conformance"), "run", "--python", "/bin/true"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120, env=_clean_env())
     assert_one_usage_error(done, "--python /bin/true")
+
+
+def test_the_installed_kit_says_selftest_needs_the_checkout(installed, tmp_path):
+    """The kit's own tests are not installed: `selftest` says so in one line (exit 4)."""
+    done = subprocess.run([str(installed / "bin" / "kimi-conformance"), "selftest"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, env=_clean_env())
+    assert_one_usage_error(done, "selftest needs the kit's checkout")

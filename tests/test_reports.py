@@ -146,6 +146,20 @@ def test_the_markdown_summary_renders_any_verdict():
     assert "a \\| b" in md
 
 
+def test_the_markdown_summary_gives_each_red_id_its_promise_case_and_fix(monkeypatch):
+    """Per red ID: the promise (linked to the kit's CONTRACT.md, or KIMI_CONFORMANCE_CONTRACT_URL), the
+    failing case and the "If this fails:" hint of that test; a partial run says what was not checked."""
+    monkeypatch.setenv("KIMI_CONFORMANCE_CONTRACT_URL", "https://example.org/kit/CONTRACT.md")
+    case = "suites/test_list.py::test_foreign_ids_are_dropped[gpt-4o]"
+    md = summary_md.render({"verdict": "non-conformant", "behaviors": {"LIST-PREFIX": "fail"}, "levels": {"LIST-PREFIX": "MUST"},
+                            "failed_tests": {"LIST-PREFIX": [case]}, "not_checked": ["AUTH-401"]})
+    assert BEHAVIORS["LIST-PREFIX"].summary in md
+    assert "(https://example.org/kit/CONTRACT.md#list-model-listing-21-23-32)" in md
+    assert f"`{case}`" in md
+    assert summary_md.fix_hint(case) and summary_md.fix_hint(case) in md
+    assert "**Not checked** (a partial run): AUTH-401" in md
+
+
 # -- JUnit ---------------------------------------------------------------------------------
 
 
