@@ -134,8 +134,20 @@ def hint() -> str:
         return ""
     if not found:
         return ""
-    return (f"; `{DISCOVER_HINT}` found {', '.join(sorted(found))}: run it (with --write FILE) "
+    return (f"; `{this_build_command()}` found {', '.join(sorted(found))}: run it (with --write FILE) "
             f"and pass the binding it proposes with --binding FILE")
+
+
+def this_build_command() -> str:
+    """The discover command for the build this process runs (its interpreter, and the folder
+    its ``letta/`` comes from when that is not the interpreter's own site-packages)."""
+    import letta
+
+    command = f"{DISCOVER_HINT} --python {sys.executable}"
+    root = Path(letta.__file__).resolve().parent.parent
+    if root.name not in ("site-packages", "dist-packages"):
+        command += f" --letta-path {root}"
+    return command
 
 
 class Inspection:

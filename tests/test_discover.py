@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import subprocess
 import sys
 
@@ -104,7 +105,9 @@ def test_no_provider_under_the_default_names_names_discover(run_kit, tmp_path):
     empty.write_text("")
     run = run_kit(RENAMED, "--binding", str(empty))
     assert run.returncode == EXIT_NO_KIMI, run.output[-2000:]
-    assert f"`{binding.DISCOVER_HINT}` found letta.schemas.providers:MoonshotProvider" in run.report["no_kimi_provider"]
+    verdict = run.report["no_kimi_provider"]
+    # the command names this run's interpreter and the build's checkout (a fork's letta/ first on PYTHONPATH)
+    assert re.search(rf"`{re.escape(binding.DISCOVER_HINT)} --python \S+ --letta-path \S+` found letta\.schemas\.providers:MoonshotProvider", verdict), verdict
 
 
 def test_defaults_the_renamed_build_lacks_are_one_line_each(run_kit, tmp_path):
@@ -137,3 +140,54 @@ def test_what_a_build_lacks_is_proposed_as_false(tmp_path, build, absent):
 def test_an_unknown_build_is_a_usage_error():
     done = run_discover("--build", "no-such-build-0.0.0")
     assert done.returncode == EXIT_USAGE and done.stderr.startswith("error:") and "Traceback" not in done.stderr
+
+
+
+def test_a_forks_own_settings_object_is_proposed_not_declared_absent(monkeypatch):
+    """Fresh-eyes finding: a fork whose key and base URL live on a settings object of its own
+    (`moonshot_platform_settings.token` / `.endpoint`, env MOONSHOT_TOKEN / MOONSHOT_ENDPOINT)
+    gets them proposed — `false` there turns a correct build red. A field of another provider
+    on the same object (`openai_api_key`) is not a candidate."""
+    import types
+
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    class ModelSettings(BaseSettings):
+        openai_api_key: str | None = None
+
+    class MoonshotPlatformSettings(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix="moonshot_")
+        token: str | None = None
+        endpoint: str | None = None
+        openai_api_key: str | None = None
+
+    fake = types.ModuleType("letta.settings")
+    fake.model_settings, fake.moonshot_platform_settings = ModelSettings(), MoonshotPlatformSettings()
+    monkeypatch.setitem(sys.modules, "letta.settings", fake)
+    inspection = discover.Inspection()
+    inspection.settings(None)
+    roles = inspection.roles
+    assert roles["settings"] == "letta.settings:moonshot_platform_settings"
+    assert (roles["settings_api_key"], roles["settings_base_url"]) == ("token", "endpoint")
+    assert (roles["api_key_env"], roles["base_url_env"]) == ("MOONSHOT_TOKEN", "MOONSHOT_ENDPOINT")
+
+
+def test_no_evidence_is_undecided_not_absent(monkeypatch):
+    """Where the settings object mentions Kimi/Moonshot but no field names a base URL, the role is
+    undecided (said), never proposed `false` (which would judge the build on a guess)."""
+    import types
+
+    from pydantic_settings import BaseSettings
+
+    class ModelSettings(BaseSettings):
+        moonshot_api_key: str | None = None
+        moonshot_region: str | None = None
+
+    fake = types.ModuleType("letta.settings")
+    fake.model_settings = ModelSettings()
+    monkeypatch.setitem(sys.modules, "letta.settings", fake)
+    inspection = discover.Inspection()
+    inspection.settings(None)
+    assert inspection.roles["settings_api_key"] == "moonshot_api_key"
+    assert "settings_base_url" not in inspection.roles
+    assert any(u.startswith("settings_base_url:") for u in inspection.undecided)
