@@ -133,7 +133,7 @@ def skip_unless_chat_reached(moonshot, base_url: str) -> None:
     elsewhere = [r.url for r in moonshot.requests if r.method == "POST" and "/chat/completions" in r.url]
     if elsewhere:
         moonshot.misses[:] = [m for m in moonshot.misses if "/chat/completions" not in m]
-        pytest.skip(f"precondition not met: the chat request went to {elsewhere[0]}, not {url} (judged by CLIENT-CHAT)")
+        pytest.skip(f"precondition not met: the chat request went to {elsewhere[0]}, not {url} (judged by CLIENT-CHAT / ROUTE-KEY)")
 
 
 @dataclass
