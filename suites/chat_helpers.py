@@ -53,13 +53,14 @@ async def listed_config(make_provider, moonshot, base_url: str, *, thinking_mode
     does not keep it (judged by LIST-PREFIX).
     """
     served = moonshot.serve(models, base_url)
+    configs = {c.model: c for c in await make_provider(base_url).list_llm_models_async()}
+    # what was served (in live mode: what the live API answered the listing)
     entries = [e for body in served.json_bodies("/models") for e in body.get("data", []) if isinstance(e, dict) and isinstance(e.get("id"), str)]
     wanted = [e["id"] for e in entries if bool(e.get("supports_reasoning")) == thinking_model and e["id"].startswith(("kimi-", "moonshot-"))]
     if thinking_model:
         wanted = [i for i in wanted if thinking({"model": i})] or wanted
     if not wanted:
         pytest.skip(f"precondition not met: {models} serves no {'thinking' if thinking_model else 'non-thinking'} model")
-    configs = {c.model: c for c in await make_provider(base_url).list_llm_models_async()}
     for model_id in wanted:
         if model_id in configs:
             return configs[model_id]
