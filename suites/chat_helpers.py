@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -84,8 +84,7 @@ async def build_request(client, messages, config, tools) -> dict:
     if "agent_type" in parameters:
         from letta.schemas.enums import AgentType
 
-        kwargs["agent_type"] = next(iter(AgentType))
-        kwargs["agent_type"] = getattr(AgentType, "letta_v1_agent", kwargs["agent_type"])
+        kwargs["agent_type"] = getattr(AgentType, "letta_v1_agent", next(iter(AgentType)))  # 0.16's default agent
     return await maybe_await(client.build_request_data(**kwargs))
 
 
@@ -145,7 +144,6 @@ class Step:
     first: dict  # the first request's body
     second: dict | None = None  # the second request's body (None: it never left the client)
     second_error: str | None = None  # what the second request raised (Moonshot's 400, ...)
-    answers: list = field(default_factory=list)
 
 
 async def run_tool_step(kimi, kimi_env, make_provider, moonshot, base_url: str, cassette: str, *, thinking_model: bool = True,
