@@ -92,3 +92,42 @@ def check_chat_request(body: Any) -> tuple[int, dict] | None:
     thinks = thinking(body)
     messages = body.get("messages") if isinstance(body.get("messages"), list) else []
     return _temperature(body, thinks) or _tool_choice(body, thinks) or _history(messages, thinks)
+
+
+def stream_chunks(reply: dict, *, include_usage: bool = True, pieces: int = 3) -> list[dict]:
+    """A chat completion as Moonshot streams it (CONTRACT.md, "Wire formats"; public 2026 captures).
+
+    A ``{role, content: ""}`` delta, the ``reasoning_content`` and ``content`` in deltas, each
+    tool call split (id, type and name with ``""`` arguments, then the arguments in
+    ``pieces``), the finish chunk carrying ``usage`` inside ``choices[0]``, then (when usage
+    is requested) a ``choices: []`` chunk with ``usage`` top-level. ``[DONE]`` is the caller's.
+    """
+    head = {"id": reply.get("id"), "object": "chat.completion.chunk", "created": reply.get("created"), "model": reply.get("model")}
+    usage = reply.get("usage")
+    chunks = []
+    for choice in reply.get("choices", []):
+        index, message = choice.get("index", 0), choice.get("message") or {}
+
+        def chunk(delta: dict, finish=None, **extra) -> dict:
+            return {**head, "choices": [{"index": index, "delta": delta, "finish_reason": finish, **extra}]}
+
+        chunks.append(chunk({"role": message.get("role", "assistant"), "content": ""}))
+        for key in ("reasoning_content", "content"):
+            chunks += [chunk({key: part}) for part in _split(message.get(key) or "", 2)]
+        for n, call in enumerate(message.get("tool_calls") or []):
+            function = call.get("function") or {}
+            first = {"index": call.get("index", n), "id": call.get("id"), "type": call.get("type", "function"),
+                     "function": {"name": function.get("name"), "arguments": ""}}
+            chunks.append(chunk({"tool_calls": [first]}))
+            chunks += [chunk({"tool_calls": [{"index": call.get("index", n), "function": {"arguments": part}}]})
+                       for part in _split(function.get("arguments") or "", pieces)]
+        chunks.append(chunk({}, choice.get("finish_reason", "stop"), **({"usage": usage} if usage else {})))
+    if include_usage and usage:
+        chunks.append({**head, "choices": [], "usage": usage})
+    return chunks
+
+
+def _split(text: str, pieces: int) -> list[str]:
+    """``text`` in up to ``pieces`` non-empty parts (none for an empty text)."""
+    size = max(1, -(-len(text) // pieces))
+    return [text[i : i + size] for i in range(0, len(text), size)]

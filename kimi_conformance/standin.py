@@ -8,7 +8,9 @@ documentation describes them:
 * ``POST /v1/chat/completions``: a ``chat_responder(request_json) -> response_json``, or the
   recorded completion of the chat cassette whose recorded request asked for the same model
   (``chat/*.yaml``), else of ``chat_cassette``; its ``model`` is the one asked for.
-  ``"stream": true`` is answered as server-sent events (one chunk, then ``[DONE]``).
+  ``"stream": true`` is answered as server-sent events in Moonshot's chunk order
+  (kimi_conformance.moonshot_chat.stream_chunks), then ``[DONE]``. A chat request Moonshot
+  refuses (temperature, tool_choice, history: kimi_conformance.moonshot_chat) gets its 400.
 
 Every request needs ``Authorization: Bearer <api_key>`` (else 401 with Moonshot's body);
 ``fail_next(n, 429 | 5xx, retry_after)`` answers the next ``n`` requests with a Moonshot
@@ -39,7 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from kimi_conformance.moonshot_chat import check_chat_request
+from kimi_conformance.moonshot_chat import check_chat_request, stream_chunks
 
 DEFAULT_CASSETTE_DIR = Path(__file__).resolve().parent.parent / "cassettes"
 PREFIX = "/v1"
@@ -265,7 +267,10 @@ class MoonshotStandIn:
         else:
             reply = copy.deepcopy(self._chat_by_model.get(model, self._chat_default))
             reply["model"] = model
-        return (200, {}, _as_events(reply)) if payload.get("stream") else (200, {}, reply)
+        if not payload.get("stream"):
+            return 200, {}, reply
+        options = payload.get("stream_options")
+        return 200, {}, stream_chunks(reply, include_usage=isinstance(options, dict) and bool(options.get("include_usage")))
 
 
 def _json_or_none(body: bytes) -> Any:
@@ -273,19 +278,6 @@ def _json_or_none(body: bytes) -> Any:
         return json.loads(body) if body else None
     except ValueError:
         return None
-
-
-def _as_events(reply: dict) -> list[dict]:
-    """A completion as OpenAI-style stream chunks: the whole message in one delta, then the finish."""
-    chunks = []
-    for choice in reply.get("choices", []):
-        message = dict(choice.get("message") or {})
-        base = {k: reply[k] for k in ("id", "created", "model") if k in reply}
-        delta = {k: v for k, v in message.items() if v is not None}
-        chunks.append({**base, "object": "chat.completion.chunk", "choices": [{"index": choice.get("index", 0), "delta": delta, "finish_reason": None}]})
-        last = {"index": choice.get("index", 0), "delta": {}, "finish_reason": choice.get("finish_reason", "stop")}
-        chunks.append({**base, "object": "chat.completion.chunk", "choices": [last], **({"usage": reply["usage"]} if "usage" in reply else {})})
-    return chunks
 
 
 class _Handler(BaseHTTPRequestHandler):

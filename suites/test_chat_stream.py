@@ -8,7 +8,7 @@ import pytest
 
 from kimi_conformance.letta_compat import maybe_await
 from kimi_conformance.replay import cassette_path, load_cassette
-from suites.chat_helpers import build_request, kimi_client, listed_config, opening_messages, tool_schema
+from suites.chat_helpers import build_request, kimi_client, listed_config, opening_messages, skip_unless_chat_reached, tool_schema
 from suites.helpers import KIMI_KEY
 
 # each stream cassette holds the first answer of a tool-step cassette, in Moonshot's SSE chunk order
@@ -72,6 +72,7 @@ async def test_a_streamed_completion_is_the_unstreamed_message(kimi, kimi_env, m
     try:
         stream = await maybe_await(client.stream_async(data, config))
     except Exception as e:  # noqa: BLE001 - a refused request is CLIENT-PARAMS's verdict
+        skip_unless_chat_reached(moonshot, base_url)
         sent = moonshot.to(f"{base_url}/chat/completions", "POST")
         if sent and sent[-1].response is not None and sent[-1].response.status_code == 400:
             pytest.skip(f"precondition not met: Moonshot refused the streamed request ({sent[-1].response.text[:160]}) (judged by CLIENT-PARAMS)")

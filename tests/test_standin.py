@@ -100,8 +100,19 @@ def test_chat_streams_server_sent_events(standin):
     events = [line[len("data: "):] for line in response.text.splitlines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
-    assert chunks[0]["choices"][0]["delta"]["tool_calls"][0]["id"] == "functions.get_weather:0"
+    # Moonshot's order: role delta, then the tool call split (id and name with "" arguments, then the pieces)
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    calls = [c for chunk in chunks for choice in chunk["choices"] for c in choice["delta"].get("tool_calls") or []]
+    assert calls[0]["id"] == "functions.get_weather:0" and calls[0]["function"]["arguments"] == ""
+    assert "".join(c["function"]["arguments"] for c in calls) == '{"city": "Beijing"}'
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_chat_refuses_what_moonshot_refuses(standin):
+    """A fixed-temperature thinking model asked with temperature 0.7 gets Moonshot's 400 (kimi_conformance.moonshot_chat)."""
+    response = chat(standin.url, {**CHAT, "temperature": 0.7})
+    assert response.status_code == 400
+    assert response.json()["error"] == {"message": "invalid temperature: only 1 is allowed for this model", "type": "invalid_request_error"}
 
 
 @pytest.mark.parametrize(
