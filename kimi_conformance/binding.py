@@ -206,7 +206,7 @@ class Binding:
 
     def check_declared(self) -> None:
         """Every location the user declared must resolve: else a usage error naming it."""
-        problems = [p for p in self.problems() if p.role in self.declared]
+        problems = self.problems(provider_found=False)  # declared roles only
         if problems:
             raise BindingConfigError(problems[0].line)
 
@@ -238,6 +238,8 @@ class Binding:
                 try:
                     settings = self.resolve("settings")
                 except MissingTarget:
+                    return None  # said under `settings`
+                if not KINDS["settings"].accepts(settings):
                     return None  # said under `settings`
                 fields = _model_fields(settings)
                 if fields is not None and value not in fields:

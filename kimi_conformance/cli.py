@@ -111,17 +111,25 @@ def _report(argv: list[str]) -> int:
     return html_report.main(argv)
 
 
+def _discover(argv: list[str]) -> int:
+    from kimi_conformance import discover
+
+    return discover.main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"run": _run, "selftest": _selftest, "build": builds.main, "matrix": _matrix, "report": _report}
+    commands = {"run": _run, "selftest": _selftest, "build": builds.main, "matrix": _matrix, "report": _report,
+                "discover": _discover}
     if not argv or argv[0] not in commands:
         print(
-            "usage: python -m kimi_conformance {run,selftest,build,matrix,report} ...\n"
+            "usage: python -m kimi_conformance {run,selftest,build,matrix,report,discover} ...\n"
             "  run       run the suites against a Letta build (default: the reference build)\n"
             "  selftest  run the kit's own tests\n"
             "  build     make build targets (--list to see them)\n"
             "  matrix    run the suites against every build and check each verdict (the detection score)\n"
-            "  report    run the suites with Allure results and render the Allure HTML report",
+            "  report    run the suites with Allure results and render the Allure HTML report\n"
+            "  discover  inspect a build for its Kimi implementation and propose a binding (--write FILE)",
             file=sys.stderr,
         )
         return EXIT_USAGE
