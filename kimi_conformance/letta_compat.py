@@ -235,3 +235,20 @@ async def store_provider(server, actor, *, name: str, provider_type, api_key: st
 
 async def delete_stored_provider(server, actor, provider_id) -> None:
     await server.provider_manager.delete_provider_by_id_async(provider_id, actor=actor)
+
+
+def unknown_provider_errors() -> tuple[type, ...]:
+    """What an unknown provider name may raise: ``ValueError``, and on Letta >= 0.12 the
+    server's own ``LettaInvalidArgumentError`` (CONTRACT.md, RESOLVE-UNKNOWN-PROVIDER)."""
+    try:
+        from letta.errors import LettaInvalidArgumentError
+    except ImportError:
+        return (ValueError,)
+    return (ValueError, LettaInvalidArgumentError)
+
+
+def cached_resolution(server):
+    """The server's cached handle resolution: the guide's ``get_cached_llm_config_async``
+    where the build has it, else its handle resolution itself (0.16 resolves from the
+    models synced into the database, which is its cache)."""
+    return getattr(server, "get_cached_llm_config_async", None) or server.get_llm_config_from_handle_async
