@@ -36,18 +36,6 @@ def by_model(configs) -> dict:
     return {c.model: c for c in configs}
 
 
-def listed(configs, model_id: str):
-    """The config listed for ``model_id``; when the listing dropped it, the test is not the judge.
-
-    Whether an id is kept at all is LIST-PREFIX's verdict; other behaviours only judge
-    what happens to ids that were kept, so they skip rather than fail twice.
-    """
-    found = by_model(configs).get(model_id)
-    if found is None:
-        pytest.skip(f"precondition not met: {model_id} was not listed (judged by LIST-PREFIX)")
-    return found
-
-
 # The contract's filter (LIST-PREFIX), used to state the preconditions of other behaviours.
 CONTRACT_PREFIXES = ("moonshot-", "kimi-")
 # An entry of the kit's own inline /models answers (never expected in a served cassette).
