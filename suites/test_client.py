@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from kimi_conformance.letta_compat import call, chat_step
-from suites.helpers import KIMI_KEY, OPENAI_KEY, require
+from suites.helpers import KIMI_KEY, OPENAI_KEY, recorded_model, require
 
 QUESTION = "What's the weather in Beijing?"
 # a tool's JSON schema, as Letta's agent loop passes it to build_request_data
@@ -134,7 +134,7 @@ async def test_chat_completion_round_trip(kimi, kimi_env, kimi_config, moonshot,
     """
     kimi_env.api_key(KIMI_KEY)
     kimi_env.deploy_at(base_url)  # a consistent deployment: where the base URL comes from is CLIENT-KWARGS's question
-    config = await kimi_config(base_url, need=need, behavior="CLIENT-CHAT")
+    config = await kimi_config(base_url, need=need, behavior="CLIENT-CHAT", prefer=recorded_model(moonshot, cassette))
     served = moonshot.serve(cassette, base_url)
     reply = await chat_step(kimi.client_class(), config, text=QUESTION, tools=TOOLS)
     sent = sent_chats(moonshot)
