@@ -57,3 +57,15 @@ def test_a_variant_can_add_a_whole_file_but_not_overwrite_one_silently(tmp_path)
     assert "x.py" in str(raised.value) and "replace = true" in str(raised.value)
     builds._apply_variant(tmp_path, spec_file, {"file": [{"path": "x.py", "text": "a = 2\n", "replace": True}]}, "0.11.7")
     assert (tmp_path / "x.py").read_text() == "a = 2\n"
+
+
+def test_a_defect_on_a_variant_inherits_its_binding_and_versions(tmp_path, monkeypatch):
+    variants = tmp_path / "variants"
+    variants.mkdir()
+    (variants / "renamed.toml").write_text('binding = "[binding]"\nversions = ["0.16.8"]\n')
+    monkeypatch.setitem(builds.VARIANT_DIRS, "variant", variants)
+    spec = builds._with_base(tmp_path / "d.toml", {"base": "renamed", "expect": ["LIST-PREFIX"]})
+    assert (spec["binding"], spec["versions"], spec["_base_file"]) == ("[binding]", ["0.16.8"], variants / "renamed.toml")
+    with pytest.raises(builds.BuildError) as raised:
+        builds._with_base(tmp_path / "d.toml", {"base": "no-such-variant"})
+    assert "no-such-variant" in str(raised.value)
