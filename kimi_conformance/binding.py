@@ -15,8 +15,8 @@ be ``false``: the build has no such thing. Reading an absent role raises
 with); suites ask :meth:`Binding.absent` first. ``python3 -m kimi_conformance
 discover`` proposes a binding for a build.
 
-What is a usage error and what is a verdict (the rule :meth:`Binding.check` applies,
-once, before any test):
+What is a usage error and what is a verdict (the rule :meth:`Binding.problems` applies;
+the plugin's controller runs it once, before any test and before xdist starts workers):
 
 - The binding file is the user's input. A file that is not TOML, an unknown key
   anywhere in it, a declared location that does not resolve, a role (declared or
@@ -30,7 +30,8 @@ once, before any test):
   ``discover``. Once the binding says ``false``, each behaviour that needs the role is
   judged on the absence (red under its ID, never a crash): that is how a build that
   lacks something the contract promises (no base-URL setting, no Kimi client class)
-  gets its verdict, and how a defect that deletes a role declares it.
+  gets its verdict, and how a defect that deletes a role declares it (its ``binding``,
+  e.g. ``fixtures/defects/no-base-url-no-flag.toml``).
 - Everything present but misbehaving (a factory that returns another client, a setting
   the server ignores, a flag never read, a variable read under another name) is the
   build breaking a promise: red under the behaviour's ID. Variable names and the

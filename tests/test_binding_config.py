@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kimi_conformance import binding
-from kimi_conformance.exitcodes import EXIT_USAGE
+from kimi_conformance.exitcodes import EXIT_NO_KIMI, EXIT_USAGE
 
 # A stand-in for a build's modules: one of each kind a role may need (in-process, no Letta import).
 FAKE_BUILD = '''
@@ -242,6 +242,15 @@ def test_the_kit_reports_a_bad_binding_as_one_usage_error_per_problem(run_kit, t
     errors = _error_lines(run)
     assert len(errors) == len(says) and all(s in e for s, e in zip(says, errors)), run.output[-2000:]
     assert "Traceback" not in run.output and " passed" not in run.output and " failed" not in run.output
+
+
+def test_a_provider_declared_absent_is_the_no_kimi_verdict(run_kit, tmp_path):
+    """`provider_class = false` is the single "no Kimi provider" verdict (exit 6), saying the binding declared it."""
+    f = tmp_path / "binding.toml"
+    f.write_text("[binding]\nprovider_class = false\n")
+    run = run_kit("reference-0.11.7", "--binding", str(f))
+    assert run.returncode == EXIT_NO_KIMI, run.output[-2000:]
+    assert run.report["no_kimi_provider"] == "this build has no Kimi provider (binding: provider_class = false)"
 
 
 def test_the_readme_binding_example_is_complete_toml():
