@@ -180,14 +180,6 @@ def _user_message(text: str):
     return Message(role=MessageRole.user, content=[TextContent(text=text)])
 
 
-def _keyword_call(method, values: dict) -> Any:
-    """Call ``method`` with the values its signature names (Letta's signatures grew between versions)."""
-    params = inspect.signature(method).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return method(**values)
-    return method(**{k: v for k, v in values.items() if k in params})
-
-
 async def chat_step(client, llm_config, *, text: str, tools: list[dict] | None = None, send_config=None):
     """One LLM call the way Letta's agent loop makes it: ``build_request_data``, then
     ``request_async`` (``request`` where the client has no async path), then
@@ -198,18 +190,28 @@ async def chat_step(client, llm_config, *, text: str, tools: list[dict] | None =
     judged at the sending step. Errors of the request path propagate unchanged.
     """
     send_config = send_config or llm_config
-    messages = [_user_message(text)]
+    values = request_arguments(client, llm_config, text=text, tools=tools)
+    messages = values["messages"]
+    request_data = await call(client.build_request_data, **values)
+    send = getattr(client, "request_async", None) or client.request
+    raw = await call(send, request_data, send_config)
+    return await call(client.convert_response_to_chat_completion, raw, messages, send_config)
+
+
+def request_arguments(client, llm_config, *, text: str, tools: list[dict] | None = None) -> dict:
+    """The keyword arguments of the client's ``build_request_data`` for one user message
+    (only those its signature names: Letta's signature grew between versions)."""
     values = {
-        "messages": messages,
+        "messages": [_user_message(text)],
         "llm_config": llm_config,
         "tools": tools,
         "force_tool_call": None,
         "agent_type": _default_agent_type(),
     }
-    request_data = await maybe_await(_keyword_call(client.build_request_data, values))
-    send = getattr(client, "request_async", None) or client.request
-    raw = await call(send, request_data, send_config)
-    return await call(client.convert_response_to_chat_completion, raw, messages, send_config)
+    params = inspect.signature(client.build_request_data).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return values
+    return {k: v for k, v in values.items() if k in params}
 
 
 def _default_agent_type():
