@@ -216,17 +216,6 @@ def _user_message(text: str):
     return Message(role=MessageRole.user, content=[TextContent(text=text)])
 
 
-def _keyword_call(method, values: dict) -> Any:
-    """Call ``method`` with the values its signature names (Letta's signatures grew between versions).
-
-    A build's override may take ``(*args, **kwargs)`` and pass them on to Letta's own
-    method: then the names come from the nearest definition up the class's MRO that
-    names its parameters (what this Letta version's agent loop passes), else every value.
-    """
-    accepted = _named_parameters(method)
-    return method(**(values if accepted is None else {k: v for k, v in values.items() if k in accepted}))
-
-
 def _named_parameters(method) -> set[str] | None:
     """The keyword names ``method`` accepts; None when nothing up its MRO says (``**kwargs`` all the way)."""
     candidates = [method]
@@ -254,18 +243,27 @@ async def chat_step(client, llm_config, *, text: str, tools: list[dict] | None =
     judged at the sending step. Errors of the request path propagate unchanged.
     """
     send_config = send_config or llm_config
-    messages = [_user_message(text)]
+    values = request_arguments(client, llm_config, text=text, tools=tools)
+    messages = values["messages"]
+    request_data = await call(client.build_request_data, **values)
+    send = getattr(client, "request_async", None) or client.request
+    raw = await call(send, request_data, send_config)
+    return await call(client.convert_response_to_chat_completion, raw, messages, send_config)
+
+
+def request_arguments(client, llm_config, *, text: str, tools: list[dict] | None = None) -> dict:
+    """The keyword arguments of the client's ``build_request_data`` for one user message
+    (only those its signature names: Letta's signature grew between versions)."""
     values = {
-        "messages": messages,
+        "messages": [_user_message(text)],
         "llm_config": llm_config,
         "tools": tools,
         "force_tool_call": None,
         "agent_type": _default_agent_type(),
     }
-    request_data = await maybe_await(_keyword_call(client.build_request_data, values))
-    send = getattr(client, "request_async", None) or client.request
-    raw = await call(send, request_data, send_config)
-    return await call(client.convert_response_to_chat_completion, raw, messages, send_config)
+    # a (*args, **kwargs) override gets the names Letta's own definition up the MRO takes
+    accepted = _named_parameters(client.build_request_data)
+    return values if accepted is None else {k: v for k, v in values.items() if k in accepted}
 
 
 def _default_agent_type():
@@ -294,3 +292,10 @@ async def store_provider(server, actor, *, name: str, provider_type, api_key: st
 
 async def delete_stored_provider(server, actor, provider_id) -> None:
     await server.provider_manager.delete_provider_by_id_async(provider_id, actor=actor)
+
+
+def cached_resolution(server):
+    """The server's cached handle resolution: the guide's ``get_cached_llm_config_async``
+    where the build has it, else its handle resolution itself (0.16 resolves from the
+    models synced into the database, which is its cache)."""
+    return getattr(server, "get_cached_llm_config_async", None) or server.get_llm_config_from_handle_async

@@ -161,13 +161,14 @@ def kimi_config(make_provider, moonshot):
     The config comes from ``list_llm_models_async()`` over the folder's ``models/current``
     answer, for the first served id that fits ``need`` (see suites.helpers.NEEDS) and that
     the build lists; its ``model_endpoint`` must be ``base_url`` (LIST-FIELDS' verdict)
-    unless ``check_endpoint=False``; other keywords update the config (``model_endpoint=None``).
+    unless ``check_endpoint=False``; other keywords update the config
+    (``model_endpoint=None``).
     """
 
-    async def make(base_url: str, *, need: str = "any", behavior: str, check_endpoint: bool = True, **update):
+    async def make(base_url: str, *, need: str = "any", behavior: str, check_endpoint: bool = True, prefer: str | None = None, **update):
         served = moonshot.serve("models/current", base_url)
         configs = await letta_compat.call(make_provider(base_url).list_llm_models_async)
-        model_id = pick_id(served, configs, need, behavior=behavior)
+        model_id = pick_id(served, configs, need, behavior=behavior, prefer=prefer)
         moonshot.requests.clear()  # the test observes what its own call sends
         config = next(c for c in configs if c.model == model_id)
         endpoint = (config.model_endpoint or "").rstrip("/")

@@ -36,18 +36,6 @@ def by_model(configs) -> dict:
     return {c.model: c for c in configs}
 
 
-def listed(configs, model_id: str):
-    """The config listed for ``model_id``; when the listing dropped it, the test is not the judge.
-
-    Whether an id is kept at all is LIST-PREFIX's verdict; other behaviours only judge
-    what happens to ids that were kept, so they skip rather than fail twice.
-    """
-    found = by_model(configs).get(model_id)
-    if found is None:
-        pytest.skip(f"precondition not met: {model_id} was not listed (judged by LIST-PREFIX)")
-    return found
-
-
 # The contract's filter (LIST-PREFIX), used to state the preconditions of other behaviours.
 CONTRACT_PREFIXES = ("moonshot-", "kimi-")
 # An entry of the kit's own inline /models answers (never expected in a served cassette).
@@ -95,14 +83,15 @@ def served_ids(cassette, need: str = "any", *, behavior: str) -> list[str]:
     return ids
 
 
-def pick_id(cassette, configs, need: str = "any", *, behavior: str) -> str:
-    """The first id of the served answer that fits ``need`` and that the build listed.
+def pick_id(cassette, configs, need: str = "any", *, behavior: str, prefer: str | None = None) -> str:
+    """The first id of the served answer that fits ``need`` and that the build listed
+    (``prefer`` first, when it is one of them).
 
     Which ids are listed is LIST-PREFIX's verdict: the test skips when none of them is.
     """
     ids = served_ids(cassette, need, behavior=behavior)
     listed_ids = {c.model for c in configs}
-    for model_id in ids:
+    for model_id in sorted(ids, key=lambda i: i != prefer):
         if model_id in listed_ids:
             return model_id
     pytest.skip(f"precondition not met: none of {ids} was listed (judged by LIST-PREFIX)")
@@ -115,6 +104,26 @@ def lacking(cassette, what: str, behavior: str):
     if isinstance(cassette, LiveCassette):
         pytest.skip(f"the live /models answer lacks {what}: {behavior} cannot be judged on it")
     raise CassetteError(f"cassette {cassette.path}: its /models answer lacks {what}, which {behavior} needs")
+
+
+def recorded_model(moonshot, name: str) -> str | None:
+    """The model the chat cassette ``name`` was recorded for (its request body), if any.
+
+    A chat test prefers it among the served ids: ``--record`` keeps a live answer only for
+    the model the cassette holds.
+    """
+    import json
+
+    import yaml
+
+    from kimi_conformance.replay import cassette_path
+
+    try:
+        data = yaml.safe_load(cassette_path(name, moonshot.cassette_dir).read_text(encoding="utf-8"))
+        body = data["interactions"][0]["request"]["body"]
+        return json.loads(body)["model"]
+    except Exception:  # noqa: BLE001 - no recorded model: no preference
+        return None
 
 
 def serve_models(moonshot, base_url: str, data, *, status: int = 200) -> None:

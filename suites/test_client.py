@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from kimi_conformance import letta_compat
 from kimi_conformance.letta_compat import call, chat_step
-from suites.helpers import KIMI_KEY, OPENAI_KEY, require
+from suites.helpers import KIMI_KEY, OPENAI_KEY, recorded_model, require
 
 QUESTION = "What's the weather in Beijing?"
 # a tool's JSON schema, as Letta's agent loop passes it to build_request_data
@@ -123,6 +124,34 @@ async def test_a_config_without_provider_fields_gets_the_kimi_key(kimi, kimi_env
     assert sent[0].bearer == KIMI_KEY
 
 
+@pytest.mark.behavior("CLIENT-KWARGS")
+async def test_a_streamed_request_carries_the_kimi_key(kimi, kimi_env, kimi_config, moonshot, base_url):
+    """A streamed chat request (`stream_async`, what Letta's agent loop uses for streaming steps) carries the Kimi key to the config's endpoint.
+
+    Only the request is judged here (the replayed answer is not a stream; assembling one is CLIENT-STREAM's).
+    If this fails: the streaming path must take its key and base URL the way `request_async` does,
+    never `OPENAI_API_KEY`.
+    """
+    stream = getattr(kimi.client_class, "stream_async", None)
+    if stream is None:
+        pytest.skip("precondition not met: the client has no streaming path (stream_async)")
+    config = await kimi_config(base_url, behavior="CLIENT-KWARGS")
+    kimi_env.api_key(KIMI_KEY)
+    kimi_env.openai_key(OPENAI_KEY)
+    moonshot.serve("chat/tool-calls", base_url)
+    client = kimi.client_class()
+    request_data = await call(client.build_request_data, **letta_compat.request_arguments(client, config, text=QUESTION, tools=TOOLS))
+    try:
+        chunks = await call(client.stream_async, request_data, config)
+        async for _ in chunks:
+            pass
+    except Exception:  # noqa: BLE001 - the replayed answer is not a stream: the request is the verdict
+        pass
+    sent = sent_chats(moonshot)
+    assert [r.url for r in sent] == [f"{base_url}/chat/completions"], where(moonshot)
+    assert sent[0].bearer == KIMI_KEY, "the streamed request carried another key than the Kimi key"
+
+
 @pytest.mark.behavior("CLIENT-CHAT")
 @pytest.mark.parametrize(("cassette", "need"), CHATS, ids=["tool-calls", "reasoning"])
 async def test_chat_completion_round_trip(kimi, kimi_env, kimi_config, moonshot, base_url, cassette, need):
@@ -134,7 +163,7 @@ async def test_chat_completion_round_trip(kimi, kimi_env, kimi_config, moonshot,
     """
     kimi_env.api_key(KIMI_KEY)
     kimi_env.deploy_at(base_url)  # a consistent deployment: where the base URL comes from is CLIENT-KWARGS's question
-    config = await kimi_config(base_url, need=need, behavior="CLIENT-CHAT")
+    config = await kimi_config(base_url, need=need, behavior="CLIENT-CHAT", prefer=recorded_model(moonshot, cassette))
     served = moonshot.serve(cassette, base_url)
     reply = await chat_step(kimi.client_class(), config, text=QUESTION, tools=TOOLS)
     sent = sent_chats(moonshot)
