@@ -279,6 +279,8 @@ def fork_plan(build: builds.Build, base_files: dict | None = None) -> Plan:
         return Plan("subprocess", "no overlay (Letta as released)")
     if build.name == base:
         return Plan("fork", base=base)
+    if not (build.overlay_dir / "letta").is_dir():
+        return Plan("subprocess", "its overlay could not be made")
     changed, added, removed = tree_changes(builds.get_build(base).overlay_dir, build.overlay_dir, base_files)
     return plan_changes(base, build.overlay_dir, changed, added, removed)
 
@@ -376,9 +378,22 @@ def plan_builds(targets: list[builds.Build]) -> dict[str, Plan]:
     for b in targets:
         base = base_build(b)
         if b.has_overlay and base not in bases:
-            bases[base] = tree_files(builds.ensure_build(base).overlay_dir)
-        plans[b.name] = fork_plan(b, bases.get(base))
+            try:
+                bases[base] = tree_files(builds.ensure_build(base).overlay_dir)
+            except builds.BuildError as e:
+                bases[base] = e
+        if isinstance(bases.get(base), builds.BuildError):
+            plans[b.name] = Plan("subprocess", f"no {base} to fork from: {str(bases[base]).splitlines()[0]}")
+        else:
+            plans[b.name] = fork_plan(b, bases.get(base))
     return plans
+
+
+def _try_to_make(build: builds.Build) -> None:
+    try:
+        builds.ensure_build(build)
+    except builds.BuildError:
+        pass  # its run through the launcher reports it (an error cell), as under the subprocess runner
 
 
 def run_matrix(names: list[str], jobs: int = 2, out_dir: Path = DEFAULT_OUT, pytest_args: list[str] | None = None,
@@ -390,8 +405,8 @@ def run_matrix(names: list[str], jobs: int = 2, out_dir: Path = DEFAULT_OUT, pyt
     pytest_args = list(pytest_args or [])
     for version in sorted({b.version for b in targets}):
         builds.ensure_env(version)  # once, before the parallel runs
-    for b in targets:
-        builds.ensure_build(b)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # overlays made (if missing) before any server starts
+        list(pool.map(_try_to_make, targets))
     finished: dict[str, Cell] = {}
     lock = threading.Lock()
 
