@@ -14,8 +14,9 @@ With ``--matrix``: the verdict matrix (`python3 -m kimi_conformance matrix`) ove
 same builds (every build, or ``--matrix-builds``, or an evenly spread ``--matrix-sample``)
 under each runner, ``fork`` and ``subprocess``, the two runs interleaved (their order
 alternates over ``--repeat``), side by side: wall time (best of the repeats), the ratio
-fork/subprocess (target <= 1/3), and whether every build got the same verdict under
-both. Without it, the matrix time is read from reports/matrix/score.json. A figure, not a timed test.
+fork/subprocess (target <= 1/3), the CPU seconds of each run (the matrix and every process
+it waited for: fairer than wall time on a shared machine), and whether every build got the
+same verdict under both. Without it, the matrix time is read from reports/matrix/score.json. A figure, not a timed test.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -92,14 +94,17 @@ def bench_matrix(names: list[str], jobs: int, repeat: int) -> dict:
 
     out = ROOT / "reports" / "bench"
     walls: dict[str, list[float]] = {r: [] for r in RUNNERS}
+    cpus: dict[str, list[float]] = {r: [] for r in RUNNERS}
     cells: dict[str, dict] = {}
     for i in range(repeat):
         for runner in (RUNNERS if i % 2 == 0 else RUNNERS[::-1]):
             folder = out / f"matrix-{runner}"
-            start = time.perf_counter()
+            start, used = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
             subprocess.run([sys.executable, "-m", "kimi_conformance", "matrix", "--runner", runner, "--jobs", str(jobs),
                             "--out", str(folder), *names], cwd=ROOT, stdout=subprocess.DEVNULL)
             walls[runner].append(time.perf_counter() - start)
+            now = resource.getrusage(resource.RUSAGE_CHILDREN)  # the matrix and every process it waited for
+            cpus[runner].append(now.ru_utime - used.ru_utime + now.ru_stime - used.ru_stime)
             score = json.loads((folder / "score.json").read_text())
             cells[runner] = {c["build"]: c for c in score["cells"]}
     keys = {r: {b: matrix.verdict_key(matrix.Cell(**{k: v for k, v in c.items() if k in matrix.Cell.__dataclass_fields__}))
@@ -107,8 +112,10 @@ def bench_matrix(names: list[str], jobs: int, repeat: int) -> dict:
     differ = sorted(b for b in names if keys["fork"].get(b) != keys["subprocess"].get(b))
     best = {r: min(v) for r, v in walls.items()}
     forked = sum(1 for c in cells["fork"].values() if c["runner"] == "fork")
+    cpu = {r: min(v) for r, v in cpus.items()}
     return {"builds": len(names), "jobs": jobs, "repeat": repeat, "seconds": {r: round(v, 1) for r, v in best.items()},
             "ratio": round(best["fork"] / best["subprocess"], 3), "forked_builds": forked,
+            "cpu_seconds": {r: round(v, 1) for r, v in cpu.items()}, "cpu_ratio": round(cpu["fork"] / cpu["subprocess"], 3),
             "all_ok": {r: all(c["ok"] for c in cells[r].values()) for r in RUNNERS}, "differing_verdicts": differ, "names": names}
 
 
@@ -135,9 +142,12 @@ def main() -> int:
         names = args.matrix_builds or spread(list(builds.all_builds()), args.matrix_sample)
         runners = bench_matrix(names, args.jobs, max(1, args.repeat if args.skip_suite else 1))
         s = runners["seconds"]
-        print(f"| matrix: builds | --jobs | fork runner s | subprocess runner s | fork/subprocess (target <= {RUNNER_TARGET:.2f}) | run in the fork server | same verdicts |")
-        print("|---|---|---|---|---|---|---|")
+        c = runners["cpu_seconds"]
+        print(f"| matrix: builds | --jobs | fork runner s | subprocess runner s | fork/subprocess (target <= {RUNNER_TARGET:.2f}) "
+              "| CPU s fork / subprocess | CPU ratio | run in the fork server | same verdicts |")
+        print("|---|---|---|---|---|---|---|---|---|")
         print(f"| {runners['builds']} | {runners['jobs']} | {s['fork']:.0f} | {s['subprocess']:.0f} | {runners['ratio']:.2f} "
+              f"| {c['fork']:.0f} / {c['subprocess']:.0f} | {runners['cpu_ratio']:.2f} "
               f"| {runners['forked_builds']}/{runners['builds']} | {runners['builds'] - len(runners['differing_verdicts'])}/{runners['builds']} |")
         if runners["differing_verdicts"]:
             print(f"VERDICTS DIFFER between the runners: {', '.join(runners['differing_verdicts'])}")

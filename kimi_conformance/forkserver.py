@@ -38,6 +38,7 @@ This module's client side (``ForkRunner``, ``SubprocessRunner``) is standard lib
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.metadata
 import json
@@ -68,6 +69,9 @@ PRELOAD = (
     "vcr",
     "yaml",
 )
+# Imported lazily during a run (the OpenAI SDK's client resources): imported once here
+# where they exist. Third-party code only: a build's own modules are never preloaded here.
+PRELOAD_IF_PRESENT = ("openai.resources.chat", "openai.resources.models", "openai.resources.completions", "openai.resources.embeddings")
 
 
 class RunnerError(RuntimeError):
@@ -195,10 +199,10 @@ def preload() -> None:
         importlib.import_module(name)
     from kimi_conformance.suite_plugins import PLUGINS
 
-    for module in PLUGINS.values():
+    for module in [*PRELOAD_IF_PRESENT, *PLUGINS.values()]:
         try:
             importlib.import_module(module)
-        except ImportError:  # not installed: pytest says so in the child if an option needs it
+        except ImportError:  # not installed (a plugin: pytest says so in the child if an option needs it)
             pass
     if "PYTEST_DISABLE_PLUGIN_AUTOLOAD" not in os.environ:
         for entry in importlib.metadata.entry_points(group="pytest11"):
@@ -425,6 +429,10 @@ def main() -> int:
     os.dup2(2, 1)
     start = time.perf_counter()
     preload()
+    # What the parent imported is never garbage: the children's collections skip it (and
+    # do not write to its pages, which stay shared with the parent).
+    gc.collect()
+    gc.freeze()
     threads = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
     out.write(json.dumps({"ready": True, "seconds": round(time.perf_counter() - start, 3), "threads": threads}) + "\n")
     out.flush()
