@@ -301,6 +301,7 @@ class _ForkSlot:
     """One fork server of a Letta version (its own HOME and work folder) and the builds it runs one at a time."""
 
     def __init__(self, base: builds.Build, root: Path, index: int):
+        self.version = base.version
         self.dir = root / f"{base.name}-{index}"
         self.home = self.dir / "home"
         self.home.mkdir(parents=True)
@@ -344,31 +345,67 @@ class _ForkSlot:
         self.server.stop()
 
 
-def _run_version_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, out_dir: Path,
-                        pytest_args: list[str], done) -> None:
-    """Every build of one Letta version: ``jobs`` fork servers, each taking the next build."""
-    forked = [b for b in targets if plans[b.name].runner == "fork"]
-    ordered = sorted(targets, key=lambda b: plans[b.name].runner != "fork")  # subprocess runs last: servers start first
+SERVER_WORTH = 4  # builds left of a Letta version for which a second fork server of it is started
+
+
+def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, out_dir: Path,
+                pytest_args: list[str], done) -> None:
+    """``jobs`` workers, each with at most one fork server at a time: a worker keeps to its server's
+    Letta version while it has builds, then starts a server for the version with the most builds
+    left per server (a version's first, or another when ``SERVER_WORTH`` builds are left), and
+    runs the subprocess builds when no fork work is left. Each server runs one child at a time."""
+    queues: dict[str, list[builds.Build]] = {}
+    bases: dict[str, str] = {}
+    others = [b for b in targets if plans[b.name].runner != "fork"]
+    for b in targets:
+        if plans[b.name].runner == "fork":
+            queues.setdefault(b.version, []).append(b)
+            bases[b.version] = plans[b.name].base
+    servers = dict.fromkeys(queues, 0)
+    lock = threading.Lock()
     root = Path(tempfile.mkdtemp(prefix="kimi-matrix-fork-"))
-    slots: list[_ForkSlot | None] = [None] * max(1, jobs)
+    started = iter(range(10**6))
+
+    def next_job(slot: _ForkSlot | None) -> tuple[str, object]:
+        with lock:
+            if slot is not None and queues.get(slot.version):
+                return "fork", queues[slot.version].pop(0)
+            worth = [v for v, q in queues.items() if q and (servers[v] == 0 or len(q) >= SERVER_WORTH)]
+            if worth:
+                version = max(worth, key=lambda v: len(queues[v]) / (servers[v] + 1))
+                servers[version] += 1
+                return "start", version
+            if others:
+                return "subprocess", others.pop(0)
+            return "stop", None
+
+    def work() -> None:
+        slot: _ForkSlot | None = None
+        try:
+            while True:
+                kind, what = next_job(slot)
+                if kind == "stop":
+                    return
+                if kind == "start":
+                    if slot is not None:
+                        slot.stop()
+                    slot = _ForkSlot(builds.get_build(bases[what]), root, next(started))
+                    slot.start()
+                elif kind == "fork":
+                    done(slot.run(what, plans[what.name], out_dir, pytest_args))
+                else:
+                    done(run_cell(what, out_dir, pytest_args, plans[what.name].why))
+        finally:
+            if slot is not None:
+                slot.stop()
+
+    workers = [threading.Thread(target=work, name=f"kimi-matrix-{i}") for i in range(max(1, jobs))]
     try:
-        if forked:
-            base = builds.ensure_build(plans[forked[0].name].base)
-            slots = [_ForkSlot(base, root, i) for i in range(max(1, min(jobs, len(forked))))]
-            forkserver.drain(slots, slots, lambda _, slot: slot.start())
-
-        def run(slot: _ForkSlot | None, build: builds.Build) -> None:
-            plan = plans[build.name]
-            if plan.runner == "fork" and slot is not None:
-                done(slot.run(build, plan, out_dir, pytest_args))
-            else:
-                done(run_cell(build, out_dir, pytest_args, plan.why))
-
-        forkserver.drain(ordered, slots, run)
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
     finally:
-        for s in slots:
-            if s is not None:
-                s.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -421,9 +458,7 @@ def run_matrix(names: list[str], jobs: int = 2, out_dir: Path = DEFAULT_OUT, pyt
             for future in [pool.submit(run_cell, b, out_dir, pytest_args) for b in targets]:
                 done(future.result())
     else:
-        plans = plan_builds(targets)
-        for version in sorted({b.version for b in targets}):
-            _run_version_forked([b for b in targets if b.version == version], plans, jobs, out_dir, pytest_args, done)
+        _run_forked(targets, plan_builds(targets), jobs, out_dir, pytest_args, done)
     return [finished[n] for n in names]
 
 
