@@ -19,7 +19,7 @@ provider, or the mutated module does not import), *survived* when the suites sta
 green, a *timeout* past the per-mutant limit (default: five times the unmutated run,
 at least 60 s), an *error* when the run failed without a verdict. The ``fork`` runner
 (default) imports Letta once per worker and forks a child per mutant that reloads only
-the mutated module (``bench/mutation_forkserver.py``); ``subprocess`` starts a fresh
+the mutated module (``kimi_conformance.forkserver``, shared with the verdict matrix); ``subprocess`` starts a fresh
 interpreter per mutant (slower, nothing shared: it cross-checks the fork runner).
 With several ``--build``, the survivors of one build are run against the next (code
 only one Letta layout reaches, such as 0.16's encrypted keys, is judged there).

@@ -17,7 +17,7 @@ from kimi_conformance.exitcodes import EXIT_NO_KIMI, EXIT_USAGE
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = ROOT / "fixtures" / "builds" / "reference"
 RED = ("fail", "warn")
-EXIT_IMPORT_FAILED = 99  # bench/mutation_forkserver.py: the mutated module does not import
+EXIT_IMPORT_FAILED = 99  # the fork server's child (kimi_conformance.forkserver): the mutated module does not import
 OUTCOMES = ("killed", "survived", "timeout", "error")
 
 

@@ -1,126 +1,31 @@
 """Mutation benchmark: workers that run the suites against mutants of the reference code.
 
 A worker owns a scratch copy of a build's overlay (the mutated file rewritten per
-mutant) and a runner: ``fork`` (``bench/mutation_forkserver.py``: Letta imported
-once, a forked child per run) or ``subprocess`` (a fresh interpreter per run).
+mutant) and a runner of ``kimi_conformance.forkserver`` (shared with the verdict
+matrix): ``fork`` (Letta imported once, a forked child per run) or ``subprocess``
+(a fresh interpreter per run).
 Every worker runs the same snapshot of the kit's suites, copied when the run starts.
 Standard library only.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import queue
-import select
 import shutil
-import signal
-import subprocess
 import tempfile
 import threading
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 from kimi_conformance import builds
-from mutation_mutants import ROOT, TARGETS, BenchError, Mutant, Result, classify, read_report
+from kimi_conformance.forkserver import RUNNERS, SERVER_START_SECONDS, RunnerError, drain
+from mutation_mutants import EXIT_IMPORT_FAILED, ROOT, TARGETS, BenchError, Mutant, Result, classify, read_report
 
-BENCH = Path(__file__).resolve().parent
 SUITE_ARGS = ["suites", "-x", "-q", "-p", "no:warnings", "--strict"]
 # What a suite run needs of the kit: copied once per run, so edits to the checkout
 # while the benchmark runs do not change the suites half-way.
 KIT_SNAPSHOT = ("conftest.py", "pyproject.toml", "kimi_conformance", "suites", "cassettes")
-SERVER_START_SECONDS = 300.0
 TIMEOUT_FLOOR, TIMEOUT_FACTOR = 60.0, 5.0
-
-
-class RunnerError(RuntimeError):
-    """The runner itself broke (not the mutant): the run is an error, not a verdict."""
-
-
-class SubprocessRunner:
-    """A fresh interpreter per run: ``python -m pytest`` in the build's environment."""
-
-    name = "subprocess"
-
-    def __init__(self, python: Path, env: dict, cwd: Path, log_dir: Path):
-        self.python, self.env, self.cwd = python, env, cwd
-
-    def start(self) -> float:
-        return 0.0
-
-    def run(self, reload: list[str], args: list[str], log: Path, timeout: float) -> tuple[int | None, float]:
-        start = time.perf_counter()
-        with open(log, "w") as out:
-            proc = subprocess.Popen([str(self.python), "-m", "pytest", *args], cwd=self.cwd, env=self.env,
-                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                code: int | None = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                code = None
-        return code, time.perf_counter() - start
-
-    def stop(self) -> None:
-        pass
-
-
-class ForkRunner:
-    """One ``bench/mutation_forkserver.py`` per worker: Letta imported once, a forked child per run."""
-
-    name = "fork"
-
-    def __init__(self, python: Path, env: dict, cwd: Path, log_dir: Path):
-        self.python, self.env, self.cwd = python, env, cwd
-        self.server_log = log_dir / "forkserver.log"
-        self.proc: subprocess.Popen | None = None
-
-    def _line(self, deadline: float) -> dict:
-        assert self.proc and self.proc.stdout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise RunnerError(f"the fork server did not answer in time (log: {self.server_log})")
-            ready, _, _ = select.select([self.proc.stdout], [], [], left)
-            if ready:
-                line = self.proc.stdout.readline()
-                if not line:
-                    raise RunnerError(f"the fork server exited ({self.proc.poll()}); log: {self.server_log}")
-                return json.loads(line)
-
-    def start(self) -> float:
-        with open(self.server_log, "w") as err:
-            self.proc = subprocess.Popen([str(self.python), str(BENCH / "mutation_forkserver.py")], cwd=self.cwd, env=self.env,
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
-        hello = self._line(time.monotonic() + SERVER_START_SECONDS)
-        return float(hello["seconds"])
-
-    def run(self, reload: list[str], args: list[str], log: Path, timeout: float) -> tuple[int | None, float]:
-        if self.proc is None or self.proc.poll() is not None:
-            raise RunnerError(f"the fork server is not running; log: {self.server_log}")
-        request = {"reload": reload, "args": args, "log": str(log), "timeout": timeout}
-        try:
-            self.proc.stdin.write(json.dumps(request) + "\n")
-            self.proc.stdin.flush()
-        except OSError as e:
-            raise RunnerError(f"the fork server does not take requests ({e}); log: {self.server_log}") from e
-        answer = self._line(time.monotonic() + timeout + 60)
-        return answer["exit"], float(answer["seconds"])
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        try:
-            self.proc.stdin.close()
-            self.proc.wait(timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-
-RUNNERS = {"fork": ForkRunner, "subprocess": SubprocessRunner}
 
 
 def snapshot_kit(dest: Path) -> Path:
@@ -166,8 +71,9 @@ class Worker:
     def _suite(self, reload: list[str], log: Path, timeout: float) -> tuple[int | None, dict | None, float]:
         report = self.dir / "conformance.json"
         report.unlink(missing_ok=True)
-        code, seconds = self.runner.run(reload, [*SUITE_ARGS, "--conformance-report", str(report)], log, timeout)
-        return code, read_report(report), seconds
+        answer = self.runner.run(reload, [*SUITE_ARGS, "--conformance-report", str(report)], log, timeout,
+                                 reload_failed_exit=EXIT_IMPORT_FAILED, refuse_unsafe=False)
+        return answer["exit"], read_report(report), float(answer["seconds"])
 
     def baseline(self, timeout: float) -> float:
         """Run the unmutated suites; they must be green. Returns their wall time."""
@@ -222,29 +128,17 @@ def run_mutants(build: builds.Build, mutants: list[Mutant], *, runner: str = "fo
         if timeout is None:
             timeout = max(TIMEOUT_FLOOR, TIMEOUT_FACTOR * timings.get("baseline_seconds", TIMEOUT_FLOOR))
         timings["timeout_seconds"] = timeout
-        todo: queue.Queue[Mutant] = queue.Queue()
-        for m in mutants:
-            todo.put(m)
         results: list[Result] = []
         lock = threading.Lock()
 
-        def work(worker: Worker) -> None:
-            while True:
-                try:
-                    mutant = todo.get_nowait()
-                except queue.Empty:
-                    return
-                result = worker.run(mutant, timeout)
-                with lock:
-                    results.append(result)
-                    why = f" ({', '.join(result.killed_by)})" if result.killed_by else ""
-                    progress(f"[{len(results)}/{len(mutants)}] {mutant.where} {mutant.operator}: {result.outcome}{why} {result.seconds:.1f}s")
+        def work(worker: Worker, mutant: Mutant) -> None:
+            result = worker.run(mutant, timeout)
+            with lock:
+                results.append(result)
+                why = f" ({', '.join(result.killed_by)})" if result.killed_by else ""
+                progress(f"[{len(results)}/{len(mutants)}] {mutant.where} {mutant.operator}: {result.outcome}{why} {result.seconds:.1f}s")
 
-        threads = [threading.Thread(target=work, args=(w,), name=f"mutation-worker-{w.index}") for w in workers]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        drain(mutants, workers, work)
     finally:
         for w in workers:
             w.stop()

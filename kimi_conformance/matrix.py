@@ -1,6 +1,6 @@
 """The verdict matrix: the suites against every build, judged on their JSON reports.
 
-    python3 -m kimi_conformance matrix [BUILD ...] [--jobs N] [--out DIR]
+    python3 -m kimi_conformance matrix [BUILD ...] [--jobs N] [--out DIR] [--runner fork|subprocess]
 
 Every build has an expectation: a reference build and a variant are conformant (no
 behaviour red), an upstream build gets the single "no Kimi provider" verdict (exit 6,
@@ -12,21 +12,37 @@ a declared ID that stays green is missed, and either fails the matrix. "Red" is
 The detection score (defects caught with exactly the right IDs, collateral reds,
 false reds on correct builds) is printed and written to ``DIR/score.json``.
 Standard library only, like the launcher.
+
+Runners. ``subprocess`` (the reference) runs each build as a user does, through the
+launcher: a fresh interpreter that imports Letta (~5 s of the ~6 s a build costs).
+``fork`` (default) runs the builds of one Letta version in fork servers
+(``kimi_conformance.forkserver``) that imported Letta once from that version's
+reference overlay; a forked child per build points the loaded modules at the build's
+overlay and reloads exactly the modules whose files differ from the reference's. The
+rule for which builds may go that way is ``fork_plan``; the others, and any build a
+child refuses (a class of a changed module subclassed elsewhere, a changed value
+another module copied at import), run under ``subprocess``. Each progress line says
+which runner ran the build.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from kimi_conformance import builds
+from kimi_conformance import builds, cli, forkserver
 from kimi_conformance.exitcodes import EXIT_NO_KIMI, EXIT_OK
 
 RED = ("fail", "warn")
@@ -50,6 +66,8 @@ class Cell:
     seconds: float = 0.0
     report: str = ""
     error: str | None = None
+    runner: str = "subprocess"
+    runner_note: str = ""  # why a build did not run in the fork server
 
     @property
     def collateral(self) -> list[str]:
@@ -104,24 +122,21 @@ def _kit_env() -> dict:
     return env
 
 
-def run_cell(build: builds.Build, out_dir: Path, pytest_args: list[str]) -> Cell:
+def _new_cell(build: builds.Build, out_dir: Path) -> Cell:
     expected, expected_red = expectation(build)
     cell = Cell(build.name, build.version, build.kind, expected, expected_red)
     report = out_dir / f"{build.name}.json"
     report.unlink(missing_ok=True)
     cell.report = str(report)
-    cmd = [sys.executable, "-m", "kimi_conformance", "run", "--build", build.name, "-q", "-p", "no:warnings",
-           "--conformance-report", str(report), *pytest_args]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=builds.KIT_ROOT, env=_kit_env(), capture_output=True, text=True)
-    cell.seconds = time.perf_counter() - start
-    cell.exit_code = proc.returncode
-    (out_dir / f"{build.name}.log").write_text(proc.stdout + proc.stderr)
+    return cell
+
+
+def _read_report(cell: Cell, output: str) -> Cell:
     try:
-        data = json.loads(report.read_text())
+        data = json.loads(Path(cell.report).read_text())
     except (OSError, ValueError):
-        tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-        cell.error = f"no JSON report (exit {proc.returncode}): {tail}"
+        tail = " | ".join(output.strip().splitlines()[-3:])
+        cell.error = f"no JSON report (exit {cell.exit_code}): {tail}"
         return cell
     cell.verdict = data.get("verdict")
     cell.no_kimi = bool(data.get("no_kimi_provider"))
@@ -129,22 +144,354 @@ def run_cell(build: builds.Build, out_dir: Path, pytest_args: list[str]) -> Cell
     return cell
 
 
+def _suite_args(build: builds.Build, report: str, pytest_args: list[str]) -> list[str]:
+    """What the launcher (`run --build`) passes to pytest for this build."""
+    binding = ["--binding", str(build.binding_file)] if build.binding_file else []
+    return ["suites", *binding, "-q", "-p", "no:warnings", "--conformance-report", report, *pytest_args]
+
+
+def run_cell(build: builds.Build, out_dir: Path, pytest_args: list[str], note: str = "") -> Cell:
+    """The subprocess runner: the build run through the launcher, as a user runs it."""
+    cell = _new_cell(build, out_dir)
+    cell.runner_note = note
+    cmd = [sys.executable, "-m", "kimi_conformance", "run", "--build", build.name, "-q", "-p", "no:warnings",
+           "--conformance-report", cell.report, *pytest_args]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=builds.KIT_ROOT, env=_kit_env(), capture_output=True, text=True)
+    cell.seconds = time.perf_counter() - start
+    cell.exit_code = proc.returncode
+    (out_dir / f"{build.name}.log").write_text(proc.stdout + proc.stderr)
+    return _read_report(cell, proc.stdout + proc.stderr)
+
+
+# --------------------------------------------------------------------------------------
+# the fork runner: which builds, and how
+
+
+# Modules whose values other modules copy at import (settings objects, constants, enum
+# members): reloading them would leave those copies behind. A build that changes one,
+# or a package's __init__.py, runs in a fresh interpreter.
+IMPORT_TIME_MODULES = {"letta/__init__.py", "letta/settings.py", "letta/constants.py", "letta/config.py", "letta/schemas/enums.py"}
+FORK_TIMEOUT_SECONDS = 900.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a build is run: ``fork`` (reloading ``reload`` over ``base``) or ``subprocess`` (``why``)."""
+
+    runner: str
+    why: str = ""
+    base: str | None = None
+    reload: tuple[str, ...] = ()
+
+
+def base_build(build: builds.Build) -> str:
+    """The build a version's fork servers import: its reference build."""
+    return f"reference-{build.version}"
+
+
+def tree_files(overlay: Path) -> dict[str, os.stat_result]:
+    """The files of an overlay's ``letta/`` tree (paths relative to the overlay), bytecode left out."""
+    files = {}
+    for dirpath, dirnames, filenames in os.walk(overlay / "letta"):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            files[os.path.relpath(path, overlay)] = os.stat(path)
+    return files
+
+
+def _same_file(a: Path, b: Path, sa: os.stat_result, sb: os.stat_result) -> bool:
+    if sa.st_size != sb.st_size:
+        return False
+    if sa.st_mtime_ns == sb.st_mtime_ns:  # both copied from the installed file (copytree keeps the time)
+        return True
+    return hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+
+
+def tree_changes(base: Path, overlay: Path, base_files: dict | None = None) -> tuple[list[str], list[str], list[str]]:
+    """(changed, added, removed) files of ``overlay``'s letta/ tree against ``base``'s."""
+    base_files = tree_files(base) if base_files is None else base_files
+    files = tree_files(overlay)
+    changed = sorted(p for p in files.keys() & base_files.keys() if not _same_file(base / p, overlay / p, base_files[p], files[p]))
+    return changed, sorted(files.keys() - base_files.keys()), sorted(base_files.keys() - files.keys())
+
+
+def module_name(path: str) -> str:
+    parts = Path(path).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _module_imports(source: Path, name: str) -> set[str]:
+    """Modules a file imports at its top level (absolute names)."""
+    try:
+        tree = ast.parse(source.read_text())
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    package = name.rpartition(".")[0]
+    found = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in node.names}
+    return found
+
+
+def reload_order(overlay: Path, paths: list[str]) -> list[str]:
+    """The changed modules, each after the changed modules it imports at its top level."""
+    names = {module_name(p): p for p in paths}
+    deps = {n: _module_imports(overlay / p, n) & (names.keys() - {n}) for n, p in names.items()}
+    order: list[str] = []
+
+    def visit(n: str, seen: tuple = ()) -> None:
+        if n in order or n in seen:
+            return
+        for d in sorted(deps[n]):
+            visit(d, (*seen, n))
+        order.append(n)
+
+    for n in sorted(names):
+        visit(n)
+    return order
+
+
+def fork_plan(build: builds.Build, base_files: dict | None = None) -> Plan:
+    """The rule: a build runs in its version's fork server when its letta/ tree has the
+    same files as the reference build's and only modules that may be reloaded differ;
+    else in a fresh interpreter, for the reason given.
+
+    - an upstream build has no overlay: its modules differ from the reference's in the
+      enum, the settings and the exports (subprocess);
+    - a file added, removed or moved (subprocess: stale modules would stay importable);
+    - a changed file that is not a module, a package's ``__init__.py``, or one of
+      ``IMPORT_TIME_MODULES`` (subprocess: their values are copied at import);
+    - otherwise fork, reloading the changed modules in import order. The child may
+      still refuse (``kimi_conformance.forkserver``): then subprocess.
+    """
+    base = base_build(build)
+    if not build.has_overlay:
+        return Plan("subprocess", "no overlay (Letta as released)")
+    if build.name == base:
+        return Plan("fork", base=base)
+    if not (build.overlay_dir / "letta").is_dir():
+        return Plan("subprocess", "its overlay could not be made")
+    changed, added, removed = tree_changes(builds.get_build(base).overlay_dir, build.overlay_dir, base_files)
+    return plan_changes(base, build.overlay_dir, changed, added, removed)
+
+
+def plan_changes(base: str, overlay: Path, changed: list[str], added: list[str], removed: list[str]) -> Plan:
+    """``fork_plan``'s rule for an overlay's files against its base's."""
+    if added or removed:
+        return Plan("subprocess", f"adds/removes {', '.join((added + removed)[:3])}{' ...' if len(added + removed) > 3 else ''}")
+    for path in changed:
+        if not path.endswith(".py"):
+            return Plan("subprocess", f"changes {path} (not a module)")
+        if path in IMPORT_TIME_MODULES or path.endswith("__init__.py"):
+            return Plan("subprocess", f"changes {path} (read at import)")
+    return Plan("fork", base=base, reload=tuple(reload_order(overlay, changed)))
+
+
+class _ForkSlot:
+    """One fork server of a Letta version (its own HOME and work folder) and the builds it runs one at a time."""
+
+    def __init__(self, base: builds.Build, root: Path, index: int):
+        self.version = base.version
+        self.dir = root / f"{base.name}-{index}"
+        self.home = self.dir / "home"
+        self.home.mkdir(parents=True)
+        _, env = cli.suite_invocation(base.python, [], base.pythonpath())
+        env.update(HOME=str(self.home), PYTHONDONTWRITEBYTECODE="1", KIMI_FORK_BASE=str(base.overlay_dir))
+        self.server = forkserver.ForkRunner(base.python, env, builds.KIT_ROOT, self.dir)
+        self.started = None
+
+    def start(self) -> None:
+        try:
+            self.server.start()
+            self.started = True
+        except forkserver.RunnerError as e:
+            self.started = e
+
+    def run(self, build: builds.Build, plan: Plan, out_dir: Path, pytest_args: list[str]) -> Cell:
+        if self.started is not True:
+            return run_cell(build, out_dir, pytest_args, f"fork server did not start: {self.started}")
+        cell = _new_cell(build, out_dir)
+        args = _suite_args(build, cell.report, pytest_args)
+        cmd, env = cli.suite_invocation(build.python, args, build.pythonpath())
+        log = out_dir / f"{build.name}.log"
+        try:
+            answer = self.server.run(list(plan.reload), cmd[3:], log, FORK_TIMEOUT_SECONDS,
+                                     overlay=str(build.overlay_dir), env=env, cwd=str(builds.KIT_ROOT))
+        except forkserver.RunnerError as e:
+            self.server.stop()
+            self.start()
+            return run_cell(build, out_dir, pytest_args, f"fork server failed: {e}")
+        if answer.get("fallback"):
+            return run_cell(build, out_dir, pytest_args, f"refused by the fork child: {answer['fallback']}")
+        cell.runner = "fork"
+        cell.seconds = float(answer["seconds"])
+        cell.exit_code = answer["exit"]
+        if cell.exit_code is None:
+            cell.error = f"timed out after {FORK_TIMEOUT_SECONDS:.0f} s (log: {log})"
+            return cell
+        return _read_report(cell, log.read_text(errors="replace") if log.exists() else "")
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+SERVER_WORTH = 4  # builds left of a Letta version for which a second fork server of it is started
+
+
+def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, out_dir: Path,
+                pytest_args: list[str], done) -> None:
+    """``jobs`` workers, each with at most one fork server at a time: a worker keeps to its server's
+    Letta version while it has builds, then starts a server for the version with the most builds
+    left per server (a version's first, or another when ``SERVER_WORTH`` builds are left), and
+    runs the subprocess builds when no fork work is left. Each server runs one child at a time."""
+    queues: dict[str, list[builds.Build]] = {}
+    bases: dict[str, str] = {}
+    others = [b for b in targets if plans[b.name].runner != "fork"]
+    for b in targets:
+        if plans[b.name].runner == "fork":
+            queues.setdefault(b.version, []).append(b)
+            bases[b.version] = plans[b.name].base
+    servers = dict.fromkeys(queues, 0)
+    lock = threading.Lock()
+    root = Path(tempfile.mkdtemp(prefix="kimi-matrix-fork-"))
+    started = iter(range(10**6))
+
+    def next_job(slot: _ForkSlot | None) -> tuple[str, object]:
+        with lock:
+            if slot is not None and queues.get(slot.version):
+                return "fork", queues[slot.version].pop(0)
+            worth = [v for v, q in queues.items() if q and (servers[v] == 0 or len(q) >= SERVER_WORTH)]
+            if worth:
+                version = max(worth, key=lambda v: len(queues[v]) / (servers[v] + 1))
+                servers[version] += 1
+                return "start", version
+            if others:
+                return "subprocess", others.pop(0)
+            return "stop", None
+
+    def work() -> None:
+        slot: _ForkSlot | None = None
+        try:
+            while True:
+                kind, what = next_job(slot)
+                if kind == "stop":
+                    return
+                if kind == "start":
+                    if slot is not None:
+                        slot.stop()
+                    slot = _ForkSlot(builds.get_build(bases[what]), root, next(started))
+                    slot.start()
+                elif kind == "fork":
+                    done(slot.run(what, plans[what.name], out_dir, pytest_args))
+                else:
+                    done(run_cell(what, out_dir, pytest_args, plans[what.name].why))
+        finally:
+            if slot is not None:
+                slot.stop()
+
+    workers = [threading.Thread(target=work, name=f"kimi-matrix-{i}") for i in range(max(1, jobs))]
+    try:
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def plan_builds(targets: list[builds.Build]) -> dict[str, Plan]:
+    bases: dict[str, dict] = {}
+    plans = {}
+    for b in targets:
+        base = base_build(b)
+        if b.has_overlay and base not in bases:
+            try:
+                bases[base] = tree_files(builds.ensure_build(base).overlay_dir)
+            except builds.BuildError as e:
+                bases[base] = e
+        if isinstance(bases.get(base), builds.BuildError):
+            plans[b.name] = Plan("subprocess", f"no {base} to fork from: {str(bases[base]).splitlines()[0]}")
+        else:
+            plans[b.name] = fork_plan(b, bases.get(base))
+    return plans
+
+
+def _try_to_make(build: builds.Build) -> None:
+    try:
+        builds.ensure_build(build)
+    except builds.BuildError:
+        pass  # its run through the launcher reports it (an error cell), as under the subprocess runner
+
+
 def run_matrix(names: list[str], jobs: int = 2, out_dir: Path = DEFAULT_OUT, pytest_args: list[str] | None = None,
-               progress=None) -> list[Cell]:
+               progress=None, runner: str = "fork") -> list[Cell]:
+    """Run ``names`` under ``runner``; ``progress(cell, k, n)`` after each build. Cells in the order of ``names``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     every = builds.all_builds()
     targets = [every[n] for n in names]
+    pytest_args = list(pytest_args or [])
     for version in sorted({b.version for b in targets}):
         builds.ensure_env(version)  # once, before the parallel runs
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run_cell, b, out_dir, list(pytest_args or [])) for b in targets]
-        cells = []
-        for future in futures:
-            cell = future.result()
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # overlays made (if missing) before any server starts
+        list(pool.map(_try_to_make, targets))
+    finished: dict[str, Cell] = {}
+    lock = threading.Lock()
+
+    def done(cell: Cell) -> None:
+        with lock:
+            finished[cell.build] = cell
             if progress:
-                progress(cell)
-            cells.append(cell)
-    return cells
+                progress(cell, len(finished), len(targets))
+
+    if runner == "subprocess":
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            for future in [pool.submit(run_cell, b, out_dir, pytest_args) for b in targets]:
+                done(future.result())
+    else:
+        _run_forked(targets, plan_builds(targets), jobs, out_dir, pytest_args, done)
+    return [finished[n] for n in names]
+
+
+# --------------------------------------------------------------------------------------
+# the two runners compared
+
+
+def verdict_key(cell: Cell) -> tuple:
+    """What must not differ between runners: exit code, verdict, the no-Kimi finding, the red IDs, an error."""
+    return (cell.exit_code, cell.verdict, cell.no_kimi, tuple(cell.red), bool(cell.error))
+
+
+def compare_sample(names: list[str]) -> list[str]:
+    """A sample for the runner comparison: per Letta version, one build of each set of changed files
+    against the reference (so every kind of edit the fork runner reloads, and each fallback, is in it)."""
+    every = builds.all_builds()
+    targets = [every[n] for n in names]
+    plans = plan_builds(targets)
+    chosen: dict[tuple, str] = {}
+    for b in sorted(targets, key=lambda b: b.name):
+        plan = plans[b.name]
+        if not b.has_overlay:
+            continue
+        key = (b.version, plan.runner, plan.reload if plan.runner == "fork" else plan.why.split(" ")[0])
+        chosen.setdefault(key, b.name)
+    return sorted(chosen.values())
+
+
+def runner_differences(first: list[Cell], second: list[Cell]) -> list[str]:
+    """Builds whose verdicts differ between two runs of the same builds."""
+    other = {c.build: c for c in second}
+    return [f"{c.build}: {c.runner} {verdict_key(c)} vs {other[c.build].runner} {verdict_key(other[c.build])}"
+            for c in first if c.build in other and verdict_key(c) != verdict_key(other[c.build])]
 
 
 def score(cells: list[Cell], seconds: float | None = None) -> dict:
@@ -162,6 +509,7 @@ def score(cells: list[Cell], seconds: float | None = None) -> dict:
         "errors": {c.build: c.error for c in cells if c.error},
         "all_ok": all(c.ok for c in cells),
         "seconds": round(seconds, 1) if seconds is not None else None,
+        "runners": {name: sorted(c.build for c in cells if c.runner == name) for name in ("fork", "subprocess")},
         "cells": [{**asdict(c), "ok": c.ok, "problem": c.problem()} for c in cells],
     }
 
@@ -170,8 +518,23 @@ def format_cell(cell: Cell) -> str:
     mark = "ok  " if cell.ok else "FAIL"
     expected = ",".join(cell.expected_red) if cell.expected == DEFECT else cell.expected
     got = ",".join(cell.red) if cell.red else ("no-kimi" if cell.no_kimi else "none red")
-    line = f"{mark} {cell.build:44} expect {expected:32} got {got:32} {cell.seconds:5.1f}s"
+    line = f"{mark} {cell.build:44} expect {expected:32} got {got:32} {cell.seconds:5.1f}s {cell.runner}"
+    line += f" ({cell.runner_note})" if cell.runner_note else ""
     return line + (f"  <- {cell.problem()}" if not cell.ok else "")
+
+
+def format_progress(cell: Cell, k: int, n: int) -> str:
+    return f"[{k}/{n}] {format_cell(cell)}"
+
+
+def format_table(cells: list[Cell]) -> list[str]:
+    """The final table: every build's line in name order, then the builds and seconds per runner."""
+    lines = [format_cell(c) for c in sorted(cells, key=lambda c: c.build)]
+    for name in ("fork", "subprocess"):
+        ran = [c for c in cells if c.runner == name]
+        if ran:
+            lines.append(f"{name} runner: {len(ran)} build(s), {sum(c.seconds for c in ran):.0f} s of build time")
+    return lines
 
 
 def format_score(result: dict) -> list[str]:
@@ -199,6 +562,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("names", nargs="*", help="builds (default: every build; see `build --list`)")
     parser.add_argument("--jobs", type=int, default=2, help="builds run at once (default 2)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for reports, logs and score.json (default {DEFAULT_OUT})")
+    parser.add_argument("--runner", choices=["fork", "subprocess"], default="fork",
+                        help="fork: a fork server per Letta version, a child per build (default); subprocess: a fresh interpreter per build")
+    parser.add_argument("--compare", action="store_true",
+                        help="then run a sample of the builds (one per kind of change) under the subprocess runner and fail on any verdict that differs")
     args, pytest_args = parser.parse_known_args(argv)
     try:
         every = builds.all_builds()
@@ -207,12 +574,26 @@ def main(argv: list[str]) -> int:
         if unknown:
             raise builds.BuildError(f"unknown build(s) {', '.join(unknown)}; see `python3 -m kimi_conformance build --list`")
         start = time.perf_counter()
-        cells = run_matrix(names, args.jobs, args.out, pytest_args, progress=lambda c: print(format_cell(c), flush=True))
+        cells = run_matrix(names, args.jobs, args.out, pytest_args, runner=args.runner,
+                           progress=lambda c, k, n: print(format_progress(c, k, n), flush=True))
+        seconds = time.perf_counter() - start
+        differences = None
+        if args.compare and args.runner == "fork":
+            sample = compare_sample(names)
+            print(f"runner comparison: {len(sample)} build(s) again under the subprocess runner", flush=True)
+            again = run_matrix(sample, args.jobs, args.out / "subprocess", pytest_args, runner="subprocess",
+                               progress=lambda c, k, n: print(format_progress(c, k, n), flush=True))
+            differences = runner_differences(cells, again)
     except builds.BuildError as e:
         print(f"error: {e}", file=sys.stderr)
         return 4
-    result = score(cells, time.perf_counter() - start)
+    result = score(cells, seconds)
+    if differences is not None:
+        result["runner_differences"] = differences
     (args.out / "score.json").write_text(json.dumps(result, indent=2))
+    print("\n".join(format_table(cells)))
     print("\n".join(format_score(result)))
+    if differences is not None:
+        print(f"runner comparison: {'no verdict differs' if not differences else 'VERDICTS DIFFER: ' + '; '.join(differences)}")
     print(f"score: {args.out / 'score.json'}")
-    return 0 if result["all_ok"] else 1
+    return 0 if result["all_ok"] and not differences else 1

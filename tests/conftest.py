@@ -32,17 +32,24 @@ class KitRun:
 
 
 class MatrixRun:
-    """The verdict matrix, run once per session (every build, two at a time)."""
+    """The verdict matrix, run once per session (every build, two at a time, fork runner), then a
+    sample of it (one build per kind of change, ``matrix.compare_sample``) under the subprocess runner."""
 
     def __init__(self, out_dir: Path):
         from kimi_conformance import builds, matrix
 
         self.out_dir = out_dir
+        names = sorted(builds.all_builds())
         start = time.perf_counter()
-        self.cells = {c.build: c for c in matrix.run_matrix(sorted(builds.all_builds()), jobs=2, out_dir=out_dir)}
+        self.cells = {c.build: c for c in matrix.run_matrix(names, jobs=2, out_dir=out_dir, runner="fork")}
         self.score = matrix.score(list(self.cells.values()), time.perf_counter() - start)
+        self.sample = matrix.compare_sample(names)
+        self.subprocess_cells = {c.build: c for c in matrix.run_matrix(self.sample, jobs=2, out_dir=out_dir / "subprocess", runner="subprocess")}
+        self.runner_differences = matrix.runner_differences(list(self.cells.values()), list(self.subprocess_cells.values()))
+        self.score["runner_differences"] = self.runner_differences
         (out_dir / "score.json").write_text(json.dumps(self.score, indent=2))
-        self.summary = matrix.format_score(self.score)
+        self.summary = [*matrix.format_score(self.score),
+                        f"runner comparison: {len(self.sample)} build(s) under both runners, {len(self.runner_differences)} verdict(s) differ"]
 
 
 _MATRIX: list[MatrixRun] = []

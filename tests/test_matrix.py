@@ -1,16 +1,23 @@
 """The verdict matrix: the kit is red on every catalogued defect with exactly its IDs, green on correct builds.
 
-Every build (`python3 -m kimi_conformance build --list`) is run through the kit's
-CLI, two at a time; each expectation is read from the build's JSON report:
+Every build (`python3 -m kimi_conformance build --list`) is run two at a time under
+the fork runner, and a sample of them under the subprocess runner (the kit's CLI, as a
+user runs it) to check that both give the same verdicts; each expectation is read from
+the build's JSON report:
 reference builds and variants green, upstream builds the single no-Kimi verdict,
 each defect of fixtures/defects/ red on exactly the IDs it declares.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+import textwrap
+from pathlib import Path
+
 import pytest
 
-from kimi_conformance import builds
+from kimi_conformance import builds, forkserver, matrix
 from kimi_conformance.contract import BEHAVIORS, INFO
 
 ALL_BUILDS = sorted(builds.all_builds())
@@ -48,3 +55,145 @@ def test_each_defect_declares_what_it_breaks(name):
     defect = DEFECTS[name]
     assert defect.spec.get("description"), f"{defect.spec_file}: no description"
     assert defect.expect, f"{defect.spec_file}: no expect = [...]"
+
+
+# --------------------------------------------------------------------------------------
+# the runners: the fork runner gives the subprocess runner's verdicts
+
+
+def test_the_runners_agree_on_a_sample_of_every_kind_of_build(verdict_matrix):
+    """One build per Letta version and kind of change (the reference, each set of reloaded modules,
+    each reason to fall back) run under the subprocess runner too: no verdict may differ.
+
+    If this fails: the fork runner (kimi_conformance.forkserver, matrix.fork_plan) let a build's
+    change through that reloading does not reproduce; make fork_plan send such builds to subprocess.
+    """
+    assert verdict_matrix.runner_differences == []
+    assert {"reference-0.11.7", "reference-0.16.8"} <= set(verdict_matrix.sample)
+
+
+def test_the_sample_holds_each_kind_of_edit_and_a_moved_module(verdict_matrix):
+    """The compared sample reloads the provider, the client and the server, and holds a build that moves a module."""
+    reloaded = {m for name in verdict_matrix.sample for m in matrix.fork_plan(builds.get_build(name)).reload}
+    assert {"letta.schemas.providers.kimi", "letta.llm_api.kimi_client", "letta.server.server"} <= reloaded
+    assert any(name.startswith("moved-provider-") for name in verdict_matrix.sample)
+
+
+def test_the_fork_servers_ran_every_build_the_rule_gave_them(verdict_matrix):
+    """The fork runner is the matrix's runner: every build fork_plan gives it ran in a fork server,
+    or was refused by its child for a stated reason; the server itself never failed.
+
+    If this fails: the fork server did not start or broke (its log is named in the build's line).
+    """
+    broken = {c.build: c.runner_note for c in verdict_matrix.cells.values() if c.runner_note.startswith("fork server")}
+    assert broken == {}
+    assert verdict_matrix.cells["reference-0.11.7"].runner == verdict_matrix.cells["reference-0.16.8"].runner == "fork"
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def test_tree_changes_name_changed_added_and_removed_files_and_ignore_bytecode(tmp_path):
+    """An overlay is compared with its base file by file, by content; __pycache__ never counts."""
+    base = _tree(tmp_path / "base", {"letta/a.py": "a = 1\n", "letta/b.py": "b = 1\n", "letta/c.py": "c = 1\n"})
+    overlay = _tree(tmp_path / "overlay", {"letta/a.py": "a = 1\n", "letta/b.py": "b = 2\n", "letta/d.py": "d = 1\n",
+                                           "letta/__pycache__/a.cpython-311.pyc": "x"})
+    assert matrix.tree_changes(base, overlay) == (["letta/b.py"], ["letta/d.py"], ["letta/c.py"])
+
+
+PROVIDER, SERVER = "letta/schemas/providers/kimi.py", "letta/server/server.py"
+
+
+@pytest.mark.parametrize(
+    ("changed", "added", "removed", "runner", "reason"),
+    [
+        ([], [], [], "fork", ""),
+        ([PROVIDER, SERVER], [], [], "fork", ""),
+        ([PROVIDER], ["letta/schemas/providers/moonshot_ai.py"], [PROVIDER], "subprocess", "adds/removes"),
+        (["letta/settings.py"], [], [], "subprocess", "read at import"),
+        (["letta/schemas/enums.py"], [], [], "subprocess", "read at import"),
+        (["letta/schemas/providers/__init__.py"], [], [], "subprocess", "read at import"),
+        (["letta/data/prompt.txt"], [], [], "subprocess", "not a module"),
+    ],
+    ids=["same-files", "provider-and-server", "moved-module", "settings", "enums", "package-init", "data-file"],
+)
+def test_fork_plan_sends_only_reloadable_changes_to_the_fork_server(tmp_path, changed, added, removed, runner, reason):
+    """Changed modules are reloaded in the fork child; a moved file, settings, enums, a package's __init__ or a data file go to subprocess."""
+    _tree(tmp_path, {p: "" for p in changed if p.endswith(".py")})
+    plan = matrix.plan_changes("reference-0.11.7", tmp_path, changed, added, removed)
+    assert (plan.runner, reason in plan.why) == (runner, True)
+    if runner == "fork":
+        assert sorted(plan.reload) == sorted(matrix.module_name(p) for p in changed)
+
+
+def test_an_upstream_build_runs_in_a_fresh_interpreter():
+    """Letta as released differs from the reference in the enum, settings and exports: never reloaded."""
+    plan = matrix.fork_plan(builds.get_build("upstream-0.11.7"))
+    assert plan.runner == "subprocess" and "no overlay" in plan.why
+
+
+def test_changed_modules_reload_after_the_changed_modules_they_import(tmp_path):
+    """A changed module that imports another changed one at its top level is reloaded after it."""
+    _tree(tmp_path, {"letta/a.py": "from letta.b import X\n", "letta/b.py": "from .c import Y\n", "letta/c.py": "Y = 1\n"})
+    assert matrix.reload_order(tmp_path, ["letta/a.py", "letta/b.py", "letta/c.py"]) == ["letta.c", "letta.b", "letta.a"]
+
+
+# --------------------------------------------------------------------------------------
+# the fork child: what it refuses
+
+
+@pytest.fixture
+def scratch_modules(tmp_path, monkeypatch):
+    """Import throw-away modules from files in tmp_path (removed from sys.modules afterwards)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names: list[str] = []
+
+    def load(**sources: str):
+        for name, text in sources.items():
+            (tmp_path / f"{name}.py").write_text(textwrap.dedent(text))
+        for name in sources:
+            names.append(name)
+            sys.modules.pop(name, None)
+        return [importlib.import_module(name) for name in sources]
+
+    yield load
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+def test_a_subclass_elsewhere_makes_the_child_refuse(scratch_modules):
+    """A class of a changed module subclassed in an unchanged module would keep the old base: the child refuses."""
+    scratch_modules(kit_fs_base="class Client:\n    pass\n", kit_fs_user="from kit_fs_base import Client\n\nclass Kimi(Client):\n    pass\n")
+    assert forkserver.unsafe_subclasses(["kit_fs_base"]) == ["kit_fs_user.Kimi subclasses kit_fs_base.Client"]
+    assert forkserver.unsafe_subclasses(["kit_fs_base", "kit_fs_user"]) == []
+
+
+def test_a_changed_value_copied_by_another_module_makes_the_child_refuse(scratch_modules, tmp_path):
+    """`from m import LIMIT` keeps the old value after m's reload (rebinding moves only classes and functions)."""
+    scratch_modules(kit_fs_const="LIMIT = 8192\nNAMES = ['a']\n", kit_fs_reader="from kit_fs_const import LIMIT, NAMES\n")
+    (tmp_path / "kit_fs_const.py").write_text("LIMIT = 32768\nNAMES = ['a']\n")
+    moved, stale = forkserver.reload_modules(["kit_fs_const"])
+    assert stale == ["kit_fs_reader.LIMIT is a copy of the old kit_fs_const.LIMIT"]
+
+
+def test_redirect_points_loaded_modules_and_later_imports_at_the_build_tree(tmp_path, monkeypatch):
+    """After redirect, a loaded module's file and a package's path are the build's, and a module imported later is read from it."""
+    base = _tree(tmp_path / "base", {"kitpkg/__init__.py": "", "kitpkg/a.py": "WHERE = 'base'\n", "kitpkg/b.py": "WHERE = 'base'\n"})
+    build = _tree(tmp_path / "build", {"kitpkg/__init__.py": "", "kitpkg/a.py": "WHERE = 'build'\n", "kitpkg/b.py": "WHERE = 'build'\n"})
+    monkeypatch.syspath_prepend(str(base))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    import kitpkg.a
+
+    try:
+        forkserver.redirect(base, build, package="kitpkg")
+        assert kitpkg.a.__file__ == str(build / "kitpkg" / "a.py") and kitpkg.a.WHERE == "base"
+        assert importlib.import_module("kitpkg.b").WHERE == "build"
+        forkserver.reload_modules(["kitpkg.a"])
+        assert kitpkg.a.WHERE == "build"
+    finally:
+        for name in ("kitpkg", "kitpkg.a", "kitpkg.b"):
+            sys.modules.pop(name, None)

@@ -17,10 +17,11 @@ import pytest
 KIT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(KIT_ROOT / "bench"))
 
-import mutation_forkserver  # noqa: E402
 import mutation_judgements  # noqa: E402
 import mutation_mutants  # noqa: E402
 from mutation_mutants import BenchError, Mutant, Result  # noqa: E402
+
+from kimi_conformance import forkserver  # noqa: E402
 
 PROVIDER = mutation_mutants.TARGETS["provider"]
 GREEN = {"behaviors": {"LIST-PREFIX": "pass", "REST-AGENT": "not-applicable"}}
@@ -148,10 +149,10 @@ def test_reloading_a_module_rebinds_the_names_other_modules_imported(tmp_path, m
         def helper():
             return 2222
     """))
-    mutation_forkserver.reload_module("kit_mut_target")
+    forkserver.reload_module("kit_mut_target")
     assert (kit_mut_user.Provider.value, kit_mut_user.helper()) == (2222, 2222)
     assert kit_mut_user.Provider is sys.modules["kit_mut_target"].Provider
-    mutation_forkserver.reload_module("kit_mut_never_imported")  # nothing to do: its first import reads the file
+    forkserver.reload_module("kit_mut_never_imported")  # nothing to do: its first import reads the file
     for name in ("kit_mut_target", "kit_mut_user"):
         sys.modules.pop(name, None)
 

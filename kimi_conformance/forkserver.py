@@ -1,0 +1,448 @@
+"""Fork server: import Letta once, run each suite run in a forked child (the matrix's and the mutation benchmark's runner).
+
+    <build python> -m kimi_conformance.forkserver        (started by ForkRunner)
+
+The server runs in a build's environment with a *base* overlay (the reference
+``letta/`` tree of that Letta version, or the mutation benchmark's scratch copy) first
+on PYTHONPATH and a private HOME. It imports the heavy part of a suite run (Letta, the
+server, pytest and the suites' plugins, the kit) once, then answers one JSON request
+per stdin line with one JSON line on stdout:
+
+    {"args": [...pytest args...], "log": "/path/to/log", "timeout": 60,
+     "overlay": "/.builds/overlays/<build>",   # optional: the build's tree replaces the base's
+     "reload": ["letta.schemas.providers.kimi"], # modules whose file differs from the base's, in order
+     "env": {...}, "cwd": "...",                 # optional: the run's environment and folder
+     "reload_failed_exit": 99,                   # optional: exit code when a reload raises
+     "refuse_unsafe": true}                      # optional (default true): refuse what rebinding cannot fix
+    -> {"exit": 0, "seconds": 4.2, "fallback": null}    (exit is null after a timeout)
+
+Each request forks a child of the pristine parent; the parent never runs a test, so
+one run cannot leak into the next. The child
+
+1. points every loaded ``letta`` module's file and package path from the base tree to
+   the build's (``redirect``): a module imported later is read from the build's tree;
+2. refuses (``fallback``: the caller reruns the build in a fresh interpreter) when a
+   class of a module to reload has a subclass in a module that is not reloaded
+   (``unsafe_subclasses``): the subclass would keep the base's class;
+3. reloads the changed modules in the order given and points every module attribute
+   that held one of their old classes or functions at the new one (``rebind``); refuses
+   when another module holds a copy of a value that changed (``stale_copies``) or a
+   changed module does not reload;
+4. starts from an empty database (Letta's SQLite under the server's HOME), takes the
+   run's environment and folder, and runs ``pytest.main(args)`` with its output in ``log``.
+
+Which builds may be run this way is decided by the caller (``kimi_conformance.matrix``:
+``fork_plan``). The first line written is ``{"ready": true, "seconds": ..., "threads": [...]}``.
+This module's client side (``ForkRunner``, ``SubprocessRunner``) is standard library only.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import importlib.metadata
+import json
+import os
+import queue
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+EXIT_FALLBACK = 97  # the child refused the build: rerun it in a fresh interpreter
+SERVER_START_SECONDS = 300.0
+PRELOAD = (
+    "pytest",
+    "letta.server.server",
+    "letta.llm_api.llm_client",
+    "letta.llm_api.openai_client",
+    "letta.schemas.providers",
+    "kimi_conformance.plugin",
+    "kimi_conformance.replay",
+    "kimi_conformance.letta_compat",
+    "kimi_conformance.suite_plugins",
+    "respx",
+    "vcr",
+    "yaml",
+)
+# Imported lazily during a run (the OpenAI SDK's client resources): imported once here
+# where they exist. Third-party code only: a build's own modules are never preloaded here.
+PRELOAD_IF_PRESENT = ("openai.resources.chat", "openai.resources.models", "openai.resources.completions", "openai.resources.embeddings")
+
+
+class RunnerError(RuntimeError):
+    """The runner itself broke (not the build): the run is an error, not a verdict."""
+
+
+# --------------------------------------------------------------------------------------
+# client side: a run in a fresh interpreter, or a request to a fork server
+
+
+class SubprocessRunner:
+    """A fresh interpreter per run: ``python -m pytest`` in the build's environment."""
+
+    name = "subprocess"
+
+    def __init__(self, python: Path, env: dict, cwd: Path, log_dir: Path):
+        self.python, self.env, self.cwd = python, env, cwd
+
+    def start(self) -> float:
+        return 0.0
+
+    def run(self, reload: list[str], args: list[str], log: Path, timeout: float, **request) -> dict:
+        env = request.get("env") or self.env
+        start = time.perf_counter()
+        with open(log, "w") as out:
+            proc = subprocess.Popen([str(self.python), "-m", "pytest", *args], cwd=request.get("cwd") or self.cwd, env=env,
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                code: int | None = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                code = None
+        return {"exit": code, "seconds": time.perf_counter() - start, "fallback": None}
+
+    def stop(self) -> None:
+        pass
+
+
+class ForkRunner:
+    """One fork server (``python -m kimi_conformance.forkserver``): Letta imported once, a forked child per run."""
+
+    name = "fork"
+
+    def __init__(self, python: Path, env: dict, cwd: Path, log_dir: Path):
+        self.python, self.env, self.cwd = python, env, cwd
+        self.server_log = log_dir / "forkserver.log"
+        self.proc: subprocess.Popen | None = None
+
+    def _line(self, deadline: float) -> dict:
+        assert self.proc and self.proc.stdout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RunnerError(f"the fork server did not answer in time (log: {self.server_log})")
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if ready:
+                line = self.proc.stdout.readline()
+                if not line:
+                    raise RunnerError(f"the fork server exited ({self.proc.poll()}); log: {self.server_log}")
+                return json.loads(line)
+
+    def start(self) -> float:
+        self.server_log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.server_log, "w") as err:
+            self.proc = subprocess.Popen([str(self.python), "-m", "kimi_conformance.forkserver"], cwd=self.cwd, env=self.env,
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
+        hello = self._line(time.monotonic() + SERVER_START_SECONDS)
+        return float(hello["seconds"])
+
+    def run(self, reload: list[str], args: list[str], log: Path, timeout: float, **request) -> dict:
+        if self.proc is None or self.proc.poll() is not None:
+            raise RunnerError(f"the fork server is not running; log: {self.server_log}")
+        request = {**request, "reload": reload, "args": args, "log": str(log), "timeout": timeout}
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+        except OSError as e:
+            raise RunnerError(f"the fork server does not take requests ({e}); log: {self.server_log}") from e
+        return self._line(time.monotonic() + timeout + 60)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+RUNNERS = {"fork": ForkRunner, "subprocess": SubprocessRunner}
+
+
+def drain(items: list, workers: list, handle) -> None:
+    """``handle(worker, item)`` for every item: a thread per worker, each taking the next item when it is done."""
+    todo: queue.Queue = queue.Queue()
+    for item in items:
+        todo.put(item)
+
+    def work(worker) -> None:
+        while True:
+            try:
+                item = todo.get_nowait()
+            except queue.Empty:
+                return
+            handle(worker, item)
+
+    threads = [threading.Thread(target=work, args=(w,), name=f"kimi-runner-{i}") for i, w in enumerate(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+# --------------------------------------------------------------------------------------
+# server side: runs in the build's environment
+
+
+def preload() -> None:
+    """Import what every suite run imports: Letta, the kit, pytest and the suites' plugins."""
+    for name in PRELOAD:
+        importlib.import_module(name)
+    from kimi_conformance.suite_plugins import PLUGINS
+
+    for module in [*PRELOAD_IF_PRESENT, *PLUGINS.values()]:
+        try:
+            importlib.import_module(module)
+        except ImportError:  # not installed (a plugin: pytest says so in the child if an option needs it)
+            pass
+    if "PYTEST_DISABLE_PLUGIN_AUTOLOAD" not in os.environ:
+        for entry in importlib.metadata.entry_points(group="pytest11"):
+            try:
+                entry.load()
+            except Exception:  # noqa: BLE001 - a plugin that does not load is pytest's to report, in the child
+                pass
+
+
+def _defined_in(module_name: str) -> dict[str, object]:
+    """The classes and functions a module defines (its names for them)."""
+    module = sys.modules[module_name]
+    return {name: obj for name, obj in vars(module).items() if getattr(obj, "__module__", None) == module_name}
+
+
+def rebind(old: dict[str, dict[str, object]]) -> int:
+    """Point every module attribute that holds one of ``old``'s objects at the reloaded one.
+
+    ``old`` maps each reloaded module's name to its classes and functions before the
+    reload (``from .kimi import KimiProvider`` elsewhere still holds the old class).
+    Returns how many references were moved.
+    """
+    replacements = {}
+    for module_name, objects in old.items():
+        module = sys.modules[module_name]
+        for name, obj in objects.items():
+            if hasattr(module, name):
+                replacements[id(obj)] = (obj, getattr(module, name))
+    moved = 0
+    for other in list(sys.modules.values()):
+        namespace = getattr(other, "__dict__", None)
+        if not isinstance(namespace, dict) or other.__name__ in old:
+            continue
+        for key, value in list(namespace.items()):
+            hit = replacements.get(id(value))
+            if hit is not None and hit[0] is value and hit[1] is not value:
+                namespace[key] = hit[1]
+                moved += 1
+    return moved
+
+
+def unsafe_subclasses(module_names: list[str]) -> list[str]:
+    """Classes of other loaded modules that subclass a class of ``module_names`` (they would keep the old base)."""
+    names = set(module_names)
+    found = []
+    for module_name in module_names:
+        if module_name not in sys.modules:
+            continue
+        for obj in _defined_in(module_name).values():
+            if isinstance(obj, type):
+                try:
+                    subclasses = type.__subclasses__(obj)
+                except TypeError:
+                    continue
+                found += [f"{s.__module__}.{s.__qualname__} subclasses {module_name}.{obj.__qualname__}"
+                          for s in subclasses if s.__module__ not in names and s.__module__ in sys.modules]
+    return found
+
+
+def _equal(a: object, b: object) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - not comparable: not equal
+        return False
+
+
+def stale_copies(before: dict[str, dict[str, object]]) -> list[str]:
+    """Values (not classes or functions, which ``rebind`` moves) of reloaded modules that changed while
+    another loaded module still holds the old one under the same name (``from m import LIMIT``)."""
+    found = []
+    for module_name, namespace in before.items():
+        module = sys.modules[module_name]
+        defined = _defined_in(module_name).keys()
+        for key, old in namespace.items():
+            if key.startswith("__") or key in defined:
+                continue
+            new = module.__dict__.get(key, stale_copies)
+            if new is old or _equal(old, new):
+                continue
+            holders = [m.__name__ for m in list(sys.modules.values())
+                       if m is not module and isinstance(getattr(m, "__dict__", None), dict) and m.__dict__.get(key, stale_copies) is old]
+            found += [f"{holder}.{key} is a copy of the old {module_name}.{key}" for holder in holders]
+    return found
+
+
+def reload_modules(module_names: list[str]) -> tuple[int, list[str]]:
+    """Re-execute the loaded ones of ``module_names`` (in that order) from their files; rebind what refers to them.
+
+    A module not imported yet needs nothing: its first import reads its file.
+    Returns how many references were moved and the stale copies left (``stale_copies``).
+    """
+    loaded = [name for name in module_names if name in sys.modules]
+    old = {name: _defined_in(name) for name in loaded}
+    before = {name: dict(vars(sys.modules[name])) for name in loaded}
+    for name in loaded:
+        importlib.reload(sys.modules[name])
+    return rebind(old), stale_copies(before)
+
+
+def reload_module(module_name: str) -> int:
+    return reload_modules([module_name])[0]
+
+
+def redirect(base: Path, overlay: Path, package: str = "letta") -> None:
+    """Point the loaded modules of ``package`` (and sys.path) from the ``base`` tree to ``overlay``'s."""
+    base_s, overlay_s = str(base), str(overlay)
+
+    def moved(path):
+        return overlay_s + path[len(base_s):] if isinstance(path, str) and (path == base_s or path.startswith(base_s + os.sep)) else path
+
+    sys.path[:] = [moved(p) for p in sys.path]
+    for name, module in list(sys.modules.items()):
+        if name != package and not name.startswith(package + "."):
+            continue
+        for attr in ("__file__", "__cached__"):
+            if isinstance(getattr(module, attr, None), str):
+                setattr(module, attr, moved(getattr(module, attr)))
+        if isinstance(getattr(module, "__path__", None), list):
+            module.__path__[:] = [moved(p) for p in module.__path__]
+        spec = getattr(module, "__spec__", None)
+        if spec is not None:
+            spec.origin = moved(spec.origin)
+            if spec.submodule_search_locations is not None:
+                spec.submodule_search_locations[:] = [moved(p) for p in spec.submodule_search_locations]
+            if spec.cached:
+                spec.cached = moved(spec.cached)
+            loader = spec.loader
+            if loader is not None and isinstance(getattr(loader, "path", None), str):
+                loader.path = moved(loader.path)
+    for key in [k for k in sys.path_importer_cache if isinstance(k, str) and k.startswith(base_s)]:
+        del sys.path_importer_cache[key]
+    importlib.invalidate_caches()
+    import linecache
+
+    linecache.clearcache()
+
+
+def fresh_database(home: Path) -> None:
+    """Remove the SQLite database Letta keeps under HOME: each child starts from none."""
+    for path in (home / ".letta").glob("sqlite.db*"):
+        path.unlink()
+
+
+def _child(request: dict, home: Path) -> None:
+    code = 3
+    try:
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        sys.stdin = open(os.devnull)  # noqa: SIM115 - the child never returns
+        fresh_database(home)
+        if request.get("overlay"):
+            redirect(Path(os.environ["KIMI_FORK_BASE"]), Path(request["overlay"]))
+        reload = list(request.get("reload", []))
+        refuse = request.get("refuse_unsafe", True)
+        unsafe = unsafe_subclasses(reload) if refuse else []
+        if not unsafe:
+            try:
+                stale = reload_modules(reload)[1]
+                unsafe = stale if refuse else []
+            except BaseException:  # noqa: BLE001 - a module that does not reload: the caller decides what it means
+                print("a changed module does not import:", file=sys.stderr)
+                traceback.print_exc()
+                code = int(request.get("reload_failed_exit", EXIT_FALLBACK))
+                unsafe = ["a changed module does not reload"] if code == EXIT_FALLBACK else []
+                if not unsafe:
+                    return
+        if unsafe:
+            Path(request["log"] + ".fallback").write_text("; ".join(unsafe))
+            code = EXIT_FALLBACK
+            return
+        if request.get("env") is not None:
+            os.environ.clear()
+            os.environ.update(request["env"])
+            os.environ["HOME"] = str(home)
+        if request.get("cwd"):
+            os.chdir(request["cwd"])
+        import pytest
+
+        code = int(pytest.main(list(request["args"])))
+    except BaseException:  # noqa: BLE001 - report, never return into the server loop
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def run_one(request: dict, home: Path) -> dict:
+    """Fork a child for ``request``; wait at most ``timeout`` seconds for it."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    Path(request["log"] + ".fallback").unlink(missing_ok=True)
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        _child(request, home)
+    pidfd = os.pidfd_open(pid)
+    try:
+        ready, _, _ = select.select([pidfd], [], [], float(request["timeout"]))
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(pidfd)
+    seconds = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status) if ready else None
+    fallback = None
+    if code == EXIT_FALLBACK:
+        marker = Path(request["log"] + ".fallback")
+        fallback = marker.read_text() if marker.exists() else "the child refused the build"
+        marker.unlink(missing_ok=True)
+    return {"exit": code, "seconds": round(seconds, 3), "fallback": fallback}
+
+
+def main() -> int:
+    home = Path(os.environ["HOME"])
+    sys.dont_write_bytecode = True  # a changed file must never leave a .pyc behind
+    os.environ.setdefault("KIMI_FORK_BASE", next((p for p in sys.path if p and Path(p, "letta").is_dir()), ""))
+    # The protocol keeps the real stdout; anything Letta prints goes to stderr.
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    start = time.perf_counter()
+    preload()
+    # What the parent imported is never garbage: the children's collections skip it (and
+    # do not write to its pages, which stay shared with the parent).
+    gc.collect()
+    gc.freeze()
+    threads = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    out.write(json.dumps({"ready": True, "seconds": round(time.perf_counter() - start, 3), "threads": threads}) + "\n")
+    out.flush()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        out.write(json.dumps(run_one(json.loads(line), home)) + "\n")
+        out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
