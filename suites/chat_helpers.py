@@ -45,22 +45,27 @@ def tool_schema(name: str) -> dict:
     }
 
 
-async def listed_config(make_provider, moonshot, base_url: str, *, thinking_model: bool, models: str = "models/current"):
+async def listed_config(make_provider, moonshot, base_url: str, *, thinking_model: bool | None, models: str = "models/current"):
     """A Kimi ``LLMConfig`` from the build's provider over a served ``/models`` answer.
 
     The model is taken from the served answer: an entry with ``supports_reasoning: true``
-    for a thinking model, else one without. Skips when the answer has none, or the listing
-    does not keep it (judged by LIST-PREFIX).
+    for a thinking model, else one without; ``thinking_model=None`` takes any kept entry
+    (one without reasoning first: a 2026 account may list only thinking models). Skips
+    when the answer has none, or the listing does not keep it (judged by LIST-PREFIX).
     """
     served = moonshot.serve(models, base_url)
     configs = {c.model: c for c in await make_provider(base_url).list_llm_models_async()}
     # what was served (in live mode: what the live API answered the listing)
     entries = [e for body in served.json_bodies("/models") for e in body.get("data", []) if isinstance(e, dict) and isinstance(e.get("id"), str)]
-    wanted = [e["id"] for e in entries if bool(e.get("supports_reasoning")) == thinking_model and e["id"].startswith(("kimi-", "moonshot-"))]
+    kept = [e for e in entries if e["id"].startswith(("kimi-", "moonshot-"))]
+    if thinking_model is None:
+        kept.sort(key=lambda e: bool(e.get("supports_reasoning")))
+    wanted = [e["id"] for e in kept if thinking_model is None or bool(e.get("supports_reasoning")) == thinking_model]
     if thinking_model:
         wanted = [i for i in wanted if thinking({"model": i})] or wanted
     if not wanted:
-        pytest.skip(f"precondition not met: {models} serves no {'thinking' if thinking_model else 'non-thinking'} model")
+        kind = {None: "Moonshot", True: "thinking", False: "non-thinking"}[thinking_model]
+        pytest.skip(f"precondition not met: {models} serves no {kind} model")
     for model_id in wanted:
         if model_id in configs:
             return configs[model_id]

@@ -34,7 +34,7 @@ async def failed_chat(kimi, kimi_env, make_provider, moonshot, base_url, cassett
     """
     kimi_env.api_key(KIMI_KEY)
     kimi_env.base_url(base_url)
-    config = await listed_config(make_provider, moonshot, base_url, thinking_model=False)
+    config = await listed_config(make_provider, moonshot, base_url, thinking_model=None)  # an error's kind does not depend on the model
     served = moonshot.serve(cassette, base_url)
     client = kimi_client(kimi, config)
     data = await build_request(client, opening_messages(), config, [tool_schema("send_message")])
