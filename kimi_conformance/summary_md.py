@@ -65,7 +65,7 @@ def render(report: dict) -> str:
         lines += [f"**Red:** {', '.join(f'**{bid}**' for bid in red)} ({len(red)} of {len(tested)} tested behaviours)", ""]
     if report.get("not_checked"):
         lines += [f"**Not checked** (a partial run): {', '.join(report['not_checked'])}", ""]
-    else:
+    elif not red and not report.get("no_kimi_provider"):
         lines += [f"{len(tested)} of {len(behaviors)} behaviours tested, none red.", ""]
     binding = build.get("binding", {}).get("source", "default")
     lines += [

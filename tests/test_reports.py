@@ -128,6 +128,7 @@ def test_the_markdown_summary_names_the_red_ids(defect):
         assert f"| {bid} | MUST | ❌ fail |" in md
         assert f"**{bid}**" in md.split("| behaviour |")[0], "the red IDs are named above the table"
     assert "test_200_returns_and_carried_the_bearer_key" in md
+    assert "none red" not in md, "a red build's summary must not also say none red (fresh-eyes finding)"
 
 
 def test_the_markdown_summary_of_a_build_without_kimi_says_so(no_kimi):
@@ -135,6 +136,7 @@ def test_the_markdown_summary_of_a_build_without_kimi_says_so(no_kimi):
     assert "no Kimi provider" in md.splitlines()[0]
     assert "this build has no Kimi provider" in md
     assert "❌" not in md
+    assert "none red" not in md, "nothing was tested: 'none red' would read as a pass"
 
 
 def test_the_markdown_summary_renders_any_verdict():
