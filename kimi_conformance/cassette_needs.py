@@ -95,7 +95,7 @@ def missing(directory: Path) -> list[str]:
         paths = [p for p in _candidates(directory, need.cassette) if p.is_file()]
         if not paths:
             where = directory / f"{need.cassette}.yaml"
-            problems.append(f"cassette {where} does not exist ({need.behaviors} {"needs" if "," not in need.behaviors else "need"} {need.holds})")
+            problems.append(f"cassette {where} does not exist ({need.behaviors} {'needs' if ',' not in need.behaviors else 'need'} {need.holds})")
             continue
         try:
             met = any(need.check(load_cassette(p)) for p in paths)
