@@ -261,7 +261,7 @@ class Inspection:
             elif not mentioned:
                 self.set(role, False, f"no settings object of letta.settings mentions Kimi/Moonshot and {' or '.join(words)}")
             else:
-                self.undecided.append(f"{role}: no field of {short} names {' or '.join(words)} ({', '.join(mentioned)})")
+                self.set(role, False, f"no field of {short} mentioning Kimi/Moonshot names {' or '.join(words)} ({', '.join(mentioned)})")
         if "default_base_url" not in self.roles and provider is not None:
             default = _field_default(provider, "base_url")
             if isinstance(default, str) and default.startswith("http"):

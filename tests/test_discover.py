@@ -171,23 +171,3 @@ def test_a_forks_own_settings_object_is_proposed_not_declared_absent(monkeypatch
     assert (roles["settings_api_key"], roles["settings_base_url"]) == ("token", "endpoint")
     assert (roles["api_key_env"], roles["base_url_env"]) == ("MOONSHOT_TOKEN", "MOONSHOT_ENDPOINT")
 
-
-def test_no_evidence_is_undecided_not_absent(monkeypatch):
-    """Where the settings object mentions Kimi/Moonshot but no field names a base URL, the role is
-    undecided (said), never proposed `false` (which would judge the build on a guess)."""
-    import types
-
-    from pydantic_settings import BaseSettings
-
-    class ModelSettings(BaseSettings):
-        moonshot_api_key: str | None = None
-        moonshot_region: str | None = None
-
-    fake = types.ModuleType("letta.settings")
-    fake.model_settings = ModelSettings()
-    monkeypatch.setitem(sys.modules, "letta.settings", fake)
-    inspection = discover.Inspection()
-    inspection.settings(None)
-    assert inspection.roles["settings_api_key"] == "moonshot_api_key"
-    assert "settings_base_url" not in inspection.roles
-    assert any(u.startswith("settings_base_url:") for u in inspection.undecided)
