@@ -160,7 +160,7 @@ async def run_tool_step(kimi, kimi_env, make_provider, moonshot, base_url: str, 
     (CLIENT-PARAMS) or not answered with the served tool call (CLIENT-CHAT).
     """
     kimi_env.api_key(KIMI_KEY)
-    kimi_env.base_url(base_url)
+    kimi_env.deploy_at(base_url)  # not about the setting: a build without one is judged at its default URL
     config = await listed_config(make_provider, moonshot, base_url, thinking_model=thinking_model)
     if temperature is not None:
         config = config.model_copy(update={"temperature": temperature})

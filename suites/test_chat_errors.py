@@ -33,7 +33,7 @@ async def failed_chat(kimi, kimi_env, make_provider, moonshot, base_url, cassett
     what it raises; an error that is already Letta's is kept as it is.
     """
     kimi_env.api_key(KIMI_KEY)
-    kimi_env.base_url(base_url)
+    kimi_env.deploy_at(base_url)  # not about the setting: a build without one is judged at its default URL
     config = await listed_config(make_provider, moonshot, base_url, thinking_model=None)  # an error's kind does not depend on the model
     served = moonshot.serve(cassette, base_url)
     client = kimi_client(kimi, config)
