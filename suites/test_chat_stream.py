@@ -74,6 +74,8 @@ async def test_a_streamed_completion_is_the_unstreamed_message(kimi, kimi_env, m
     except Exception as e:  # noqa: BLE001 - a refused request is CLIENT-PARAMS's verdict
         skip_unless_chat_reached(moonshot, base_url)
         sent = moonshot.to(f"{base_url}/chat/completions", "POST")
+        if not sent or sent[-1].bearer != KIMI_KEY:  # CLIENT-KWARGS judges the streamed request's key and endpoint
+            pytest.skip(f"precondition not met: no streamed request reached Moonshot with the Kimi key ({type(e).__name__}; judged by CLIENT-KWARGS)")
         if sent and sent[-1].response is not None and sent[-1].response.status_code == 400:
             pytest.skip(f"precondition not met: Moonshot refused the streamed request ({sent[-1].response.text[:160]}) (judged by CLIENT-PARAMS)")
         raise AssertionError(f"stream_async raised {type(e).__name__}: {e}") from e
