@@ -290,6 +290,16 @@ async def store_provider(server, actor, *, name: str, provider_type, api_key: st
     return stored.id, lacking
 
 
+def stored_provider_url(provider_class, base_url: str) -> str:
+    """Where a provider stored with ``base_url`` talks to Moonshot: ``base_url``, or before 0.11
+    (``ProviderCreate`` has no ``base_url``) its class's default URL."""
+    from letta.schemas.providers import ProviderCreate
+
+    if "base_url" in getattr(ProviderCreate, "model_fields", {}):
+        return base_url
+    return default_base_url(provider_class) or base_url
+
+
 async def delete_stored_provider(server, actor, provider_id) -> None:
     await server.provider_manager.delete_provider_by_id_async(provider_id, actor=actor)
 

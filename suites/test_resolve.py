@@ -195,14 +195,15 @@ async def test_a_stored_providers_model_is_called_with_its_own_key(kimi, kimi_en
         pytest.skip(f"precondition not met: {handle} resolved to a config of {config.provider_name!r} "
                     f"({config.provider_category}), not of the stored provider (judged by LIST-FIELDS)")
     kimi_env.openai_key(OPENAI_KEY)
-    moonshot.serve("chat/tool-calls", base_url)
+    url = letta_compat.stored_provider_url(kimi.provider_class, base_url)  # before 0.11: the class's default URL
+    moonshot.serve("chat/tool-calls", url)
     moonshot.requests.clear()
     client = await call(kimi.client_factory, provider_type=config.model_endpoint_type, actor=actor)
     try:
         await chat_step(client, config, text=QUESTION)
     except Exception:  # noqa: BLE001 - what reached Moonshot is the verdict, below
         pass
-    sent = moonshot.to(f"{base_url}/chat/completions", "POST")
-    assert sent, f"nothing reached {base_url}/chat/completions (requests: {[r.method + ' ' + r.url for r in moonshot.requests]})"
+    sent = moonshot.to(f"{url}/chat/completions", "POST")
+    assert sent, f"nothing reached {url}/chat/completions (requests: {[r.method + ' ' + r.url for r in moonshot.requests]})"
     assert sent[0].bearer != OPENAI_KEY, "the OpenAI key was sent to Moonshot for a stored Kimi provider's model"
     assert sent[0].bearer == OTHER_KIMI_KEY, "the stored provider's key must be used, not the deployment's"
