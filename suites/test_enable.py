@@ -76,7 +76,7 @@ def test_what_zero_and_false_do_is_reported(kimi, kimi_env, key_enables, constru
         pytest.skip(f"nothing to report: {kimi.absence('disable_env')} (judged by ENABLE-FLAG)")
     kimi_env.disable(flag)
     enabled = bool(kimi_typed_providers(kimi, construct_server()))
-    finding(f"LETTA_DISABLE_KIMI_PROVIDER={flag} leaves the Kimi provider {'enabled' if enabled else 'disabled'}")
+    finding(f"{kimi.disable_env}={flag} leaves the Kimi provider {'enabled' if enabled else 'disabled'}")
 
 
 @pytest.mark.behavior("ENABLE-NOKEY")
