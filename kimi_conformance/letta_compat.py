@@ -251,11 +251,12 @@ async def chat_step(client, llm_config, *, text: str, tools: list[dict] | None =
     return await call(client.convert_response_to_chat_completion, raw, messages, send_config)
 
 
-def request_arguments(client, llm_config, *, text: str, tools: list[dict] | None = None) -> dict:
-    """The keyword arguments of the client's ``build_request_data`` for one user message
-    (only those its signature names: Letta's signature grew between versions)."""
+def request_arguments(client, llm_config, *, text: str | None = None, messages: list | None = None, tools: list[dict] | None = None) -> dict:
+    """The keyword arguments of the client's ``build_request_data`` for stored ``messages`` (or
+    one user message ``text``), only those its signature names (Letta's signature grew between
+    versions; 0.12 on adds a leading ``agent_type``)."""
     values = {
-        "messages": [_user_message(text)],
+        "messages": messages if messages is not None else [_user_message(text)],
         "llm_config": llm_config,
         "tools": tools,
         "force_tool_call": None,

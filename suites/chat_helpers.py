@@ -16,13 +16,12 @@ and its client.
 
 from __future__ import annotations
 
-import inspect
 import json
 from dataclasses import dataclass
 
 import pytest
 
-from kimi_conformance.letta_compat import maybe_await
+from kimi_conformance.letta_compat import maybe_await, request_arguments
 from kimi_conformance.moonshot_chat import thinking
 from suites.helpers import KIMI_KEY
 
@@ -81,16 +80,8 @@ def kimi_client(kimi, config):
 
 
 async def build_request(client, messages, config, tools) -> dict:
-    """``build_request_data`` as the agent calls it (0.16 adds a leading ``agent_type``)."""
-    # the signature Letta's client base class declares (a client may override it with *args, **kwargs)
-    declared = [c for c in type(client).__mro__ if "build_request_data" in vars(c)][-1]
-    parameters = inspect.signature(declared.build_request_data).parameters
-    kwargs = {"messages": messages, "llm_config": config, "tools": tools}
-    if "agent_type" in parameters:
-        from letta.schemas.enums import AgentType
-
-        kwargs["agent_type"] = getattr(AgentType, "letta_v1_agent", next(iter(AgentType)))  # 0.16's default agent
-    return await maybe_await(client.build_request_data(**kwargs))
+    """``build_request_data`` as the agent calls it, for the stored ``messages`` (letta_compat.request_arguments)."""
+    return await maybe_await(client.build_request_data(**request_arguments(client, config, messages=messages, tools=tools)))
 
 
 def opening_messages() -> list:
