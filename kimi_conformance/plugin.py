@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import gc
 import importlib
+import logging
 import os
 import re
 import shutil
@@ -118,6 +119,11 @@ class KitPlugin:
         contract verdict. A failure inside the build's own code (letta.*) is left for the suites."""
         if self.is_worker:
             return
+        # Letta's start-up INFO lines ("Database throttling is disabled", from letta/server/db.py
+        # at import, through the console handler letta/log.py sets up) stay off the user's terminal;
+        # its warnings and errors still pass.
+        quiet_before = logging.root.manager.disable
+        logging.disable(max(quiet_before, logging.INFO))
         try:
             importlib.import_module("letta.server.server")
         except ModuleNotFoundError as e:
@@ -126,6 +132,8 @@ class KitPlugin:
                 raise pytest.UsageError(problem) from None
         except Exception:
             pass  # the build's code: the suites say which promise it breaks
+        finally:
+            logging.disable(quiet_before)
 
     def check_inputs(self) -> None:
         """The report path and the cassettes, before any test runs (one usage error each)."""
@@ -265,6 +273,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(LIST, AUTH) or an expression over them ('LIST and not LIST-FIELDS'); the verdict of a "
                          "partial run says how many MUST behaviours were not checked, never 'conformant'")
     parser.addini("kimi_binding", "binding TOML file (same as --binding), relative to the rootdir", default="")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config):
+    """A usage error raised in the run (the kit's input checks, --behavior ...) is one ``ERROR:`` line
+    per message and exit 4 -- pytest's own printer adds a blank line after each."""
+    try:
+        return (yield)
+    except pytest.UsageError as e:
+        import sys
+
+        sys.stderr.write("".join(f"ERROR: {message}\n" for message in e.args))
+        sys.stderr.flush()
+        return EXIT_USAGE
 
 
 def pytest_configure(config: pytest.Config) -> None:

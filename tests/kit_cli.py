@@ -57,6 +57,8 @@ def assert_one_usage_error(done: subprocess.CompletedProcess, *says: str) -> str
     assert len(errors) == 1, output[-3000:]
     for part in says:
         assert part in errors[0], (part, errors[0])
+    # exactly one line: no blank line after it (pytest's own usage-error printer adds one)
+    assert not done.stderr.endswith("\n\n") and f"{errors[0]}\n\n" not in output, repr(output[-500:])
     assert "Traceback" not in output, output[-3000:]
     assert " passed" not in output and " failed" not in output, output[-3000:]
     return errors[0]

@@ -207,10 +207,16 @@ def test_relative_paths_are_the_callers(tmp_path):
 
 
 def test_the_default_report_lands_in_the_callers_folder(tmp_path):
-    """No `--conformance-report`: reports/conformance.json in the folder the user ran the kit from."""
+    """No `--conformance-report`: reports/conformance.json in the folder the user ran the kit from; and the
+    run's first lines are the kit's, not Letta's start-up log ("Database throttling is disabled").
+
+    If this fails: the controller's import of letta.server.server (plugin.check_letta_server) lets
+    Letta's INFO lines through its console handler."""
     done = kit("run", "--build", BUILD, "-p", "no:warnings", "-q", NEEDS_MIXED_IDS, cwd=tmp_path)
     assert done.returncode == EXIT_OK, (done.stdout + done.stderr)[-3000:]
     assert (tmp_path / "reports" / "conformance.json").is_file()
+    first = done.stdout.splitlines()[:5] + done.stderr.splitlines()[:5]
+    assert not [line for line in first if "Database throttling" in line or " - INFO - " in line], first
 
 
 def test_a_run_leaves_nothing_in_tmpdir(tmp_path):
