@@ -31,28 +31,23 @@ from pathlib import Path
 
 from kimi_conformance.exitcodes import EXIT_USAGE
 
-INSTALLED_KIT = "share/kimi-conformance"  # where `pip install <kit>` puts the checkout layout (setup.py)
+INSTALLED_KIT = "kimi_conformance_kit"  # the package `pip install <kit>` carries the checkout layout in (setup.py)
 
 
 def _kit_root() -> Path:
     """The kit's tree (suites/, cassettes/, fixtures/, conftest.py): the checkout this module lies
-    in, else the copy an installed kit carries under <prefix>/share/kimi-conformance."""
+    in, else the copy an installed kit carries as the package kimi_conformance_kit (site-packages)."""
     here = Path(__file__).resolve().parent.parent
     if (here / "fixtures" / "builds" / "builds.toml").is_file():
         return here
-    candidates = [Path(sys.prefix) / INSTALLED_KIT]
     try:
-        from importlib.metadata import PackageNotFoundError, distribution
-
-        for file in distribution("kimi-conformance").files or []:
-            if str(file).replace("\\", "/").endswith(f"{INSTALLED_KIT}/conftest.py"):
-                candidates.insert(0, Path(file.locate()).resolve().parent)
-                break
-    except (ImportError, PackageNotFoundError):
-        pass
-    for candidate in candidates:
-        if (candidate / "fixtures" / "builds" / "builds.toml").is_file():
-            return candidate
+        spec = importlib.util.find_spec(INSTALLED_KIT)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.origin:
+        installed = Path(spec.origin).resolve().parent
+        if (installed / "fixtures" / "builds" / "builds.toml").is_file():
+            return installed
     return here
 
 

@@ -105,8 +105,10 @@ _CONTRACT_SECTION = re.compile(r"^## ([A-Z]+): .*$")
 
 
 def _kit_contract() -> Path:
-    """The kit's own CONTRACT.md (checkout: top level; installed: <prefix>/share/kimi-conformance)."""
-    return Path(__file__).resolve().parent.parent / CONTRACT_FILE
+    """The kit's own CONTRACT.md (checkout: top level; installed: in the kimi_conformance_kit tree)."""
+    from kimi_conformance.builds import KIT_ROOT
+
+    return KIT_ROOT / CONTRACT_FILE
 
 
 def contract_url() -> str:

@@ -39,6 +39,7 @@ from kimi_conformance.report import FAIL, NA, PASS, PROP_BEHAVIOR, PROP_FINDING,
 
 pytest_plugins = ["kimi_conformance.rest_plugin"]  # the black-box REST suite's options (-m rest, --letta-url)
 pytest_plugins.append("kimi_conformance.live")  # --live, --record, drift (live.py)
+pytest_plugins.append("kimi_conformance.kit_settings")  # `pytest --pyargs kimi_conformance_kit.suites` (installed)
 DEFAULT_REPORT = "reports/conformance.json"
 _STATE = pytest.StashKey["KitPlugin"]()
 

@@ -26,11 +26,12 @@ from typing import Callable
 import httpx
 import respx
 
+from kimi_conformance import builds
 from kimi_conformance.inputs import UnreadableCassette, read_cassette_text
 from kimi_conformance.moonshot_chat import check_chat_request
 from kimi_conformance.redact import WINDOW, find_secrets, known_secrets
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
+KIT_ROOT = builds.KIT_ROOT  # the checkout, or the installed kimi_conformance_kit tree
 DEFAULT_CASSETTE_DIR = KIT_ROOT / "cassettes"
 ORIGINS = ("synthesized", "reconstructed", "recorded")
 

@@ -19,13 +19,13 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from kimi_conformance import guide_links
+from kimi_conformance import builds, guide_links
 from kimi_conformance.contract import BEHAVIORS
 from kimi_conformance.exitcodes import EXIT_USAGE
 from kimi_conformance.inputs import summary_path_for
 from kimi_conformance.redact import redact
 
-KIT_ROOT = Path(__file__).resolve().parent.parent  # where the suites' node ids are relative to
+KIT_ROOT = builds.KIT_ROOT  # where the suites' node ids are relative to (the checkout or the installed tree)
 MAX_CASES = 10  # failing cases shown per red behaviour (the rest counted)
 MAX_HINTS = 3  # distinct fix hints shown per red behaviour
 
