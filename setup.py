@@ -5,8 +5,10 @@ plugin) and, beside it in site-packages, ``kimi_conformance_kit/``: the tree the
 pytest in -- ``conftest.py``, ``pyproject.toml`` (pytest's settings), ``CONTRACT.md``,
 ``suites/``, ``cassettes/``, ``fixtures/`` (build recipes, reference provider, variants, defects)
 and a copy of the package (put on the build interpreter's PYTHONPATH, so that a Letta environment
-without the kit installed runs it). Being importable, it is what ``pytest --pyargs
-kimi_conformance_kit.suites`` collects (pytest's "tests as part of application code" layout).
+without the kit installed runs it). ``suites`` being a package in it, ``pytest --pyargs
+kimi_conformance_kit.suites`` collects it (pytest's "tests as part of application code" layout).
+The tree itself has no ``__init__.py``, as in the checkout: pytest puts the tree's folder (not
+site-packages) first on ``sys.path`` and the suites import as ``suites.*`` either way.
 ``kimi_conformance.builds.KIT_ROOT`` finds it. The checkout itself stays as it is.
 
 The build writes nothing into the checkout: setuptools' ``build/`` and ``*.egg-info`` go to a
@@ -26,7 +28,6 @@ HERE = Path(__file__).resolve().parent
 INSTALLED_KIT = "kimi_conformance_kit"  # = kimi_conformance.builds.INSTALLED_KIT
 KIT_TREES = ["kimi_conformance", "suites", "cassettes", "fixtures"]
 KIT_FILES = ["conftest.py", "pyproject.toml", "CONTRACT.md", "README.md"]
-KIT_INIT = '"""The kimi-conformance kit\'s tree (suites, cassettes, fixtures): `pytest --pyargs kimi_conformance_kit.suites`."""\n'
 
 
 def kit_files() -> list[str]:
@@ -51,7 +52,6 @@ class build_kit_tree(build_py):
         for relative in kit_files():
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(HERE / relative, target / relative)
-        (target / "__init__.py").write_text(KIT_INIT)
 
 
 # setuptools' working folders (build/, *.egg-info) outside the checkout; pip's own options on the

@@ -44,8 +44,8 @@ def _kit_root() -> Path:
         spec = importlib.util.find_spec(INSTALLED_KIT)
     except (ImportError, ValueError):
         spec = None
-    if spec is not None and spec.origin:
-        installed = Path(spec.origin).resolve().parent
+    for location in (spec.submodule_search_locations or []) if spec else []:  # a namespace package (no __init__.py)
+        installed = Path(location).resolve()
         if (installed / "fixtures" / "builds" / "builds.toml").is_file():
             return installed
     return here
