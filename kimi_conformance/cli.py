@@ -251,7 +251,7 @@ def _selftest(argv: list[str]) -> int:
     # build's); they make the other builds they need and run the kit against them.
     tests = [] if _names_paths_in(argv, "tests") else ["tests"]
     # Not the kit's plugin: neither by module nor by its entry point's name (an editable
-    # install, e.g. tox -e own-build, leaves kimi_conformance.egg-info in the checkout).
+    # install made before the build moved out of the checkout may have left kimi_conformance.egg-info there).
     return _exec(build.python, [*tests, "-p", "no:kimi_conformance", "-p", "no:kimi_conformance.plugin", *argv], [], suites=False)
 
 
