@@ -14,7 +14,7 @@ import pytest
 
 from kimi_conformance import letta_compat, live
 from kimi_conformance.replay import DEFAULT_CASSETTE_DIR, CassetteError, Replay, load_cassette
-from suites.helpers import BASE_URLS, KIMI_KEY, absent, kimi_typed_providers, pick_id, require
+from suites.helpers import BASE_URLS, KIMI_KEY, LISTING_BASE_URLS, absent, kimi_typed_providers, pick_id, require
 
 # Parameters taken from the cassette folder: every error answer of /models it holds
 # (``errors/models-*``), so a new cassette is judged without editing the suites.
@@ -45,7 +45,7 @@ def models_error_cassettes(folder: Path) -> dict[str, int]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "base_url" in metafunc.fixturenames:
-        urls = live.base_urls(metafunc.config, BASE_URLS)
+        urls = live.base_urls(metafunc.config, LISTING_BASE_URLS if judges_listing(metafunc) else BASE_URLS)
         metafunc.parametrize("base_url", list(urls.values()), ids=list(urls), indirect=True)
     for name, wanted in ERROR_ANSWERS.items():
         if name in metafunc.fixturenames:
@@ -53,9 +53,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(name, answers, ids=[a.split("/", 1)[1] for a in answers])
 
 
+def judges_listing(metafunc: pytest.Metafunc) -> bool:
+    """A LIST-* test: it runs behind a gateway too (suites.helpers.LISTING_BASE_URLS)."""
+    return any(str(m.args[0]).startswith("LIST-") for m in metafunc.definition.iter_markers("behavior") if m.args)
+
+
 @pytest.fixture
 def base_url(request) -> str:
-    """Each Moonshot platform in turn (in live mode: KIMI_BASE_URL)."""
+    """Each Moonshot platform in turn, and a gateway's host for listing (in live mode: KIMI_BASE_URL)."""
     return request.param
 
 

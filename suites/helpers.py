@@ -14,6 +14,12 @@ from kimi_conformance import letta_compat
 
 # Both Moonshot platforms: the China one (the default) and the international one.
 BASE_URLS = {"cn": "https://api.moonshot.cn/v1", "ai": "https://api.moonshot.ai/v1"}
+# Listing also runs behind an OpenAI-compatible gateway on a host of its own (a company's LLM
+# gateway, LiteLLM, One API ...): LIST-PREFIX filters by id "whatever the base URL". A name under
+# the reserved .example domain, not loopback: should a request ever escape the replay, the
+# socket guard refuses its DNS lookup, while loopback (the REST stand-ins) is let through.
+GATEWAY_BASE_URL = "https://llm-gateway.internal.example/v1"
+LISTING_BASE_URLS = {**BASE_URLS, "gateway": GATEWAY_BASE_URL}
 
 # Deliberately fake keys: replay never needs a real one, and these can never leak one.
 KIMI_KEY = "sk-kit-replay-kimi-0123456789abcdef"
@@ -36,6 +42,8 @@ def by_model(configs) -> dict:
     return {c.model: c for c in configs}
 
 
+# The contract's own examples of ids the filter drops (LIST-PREFIX; an entry with no id is the other one).
+CONTRACT_FOREIGN_IDS = ["gpt-4o", "moonshotai/kimi-k2", "Kimi-K2", "moonshot", "abab6.5"]
 # The contract's filter (LIST-PREFIX), used to state the preconditions of other behaviours.
 CONTRACT_PREFIXES = ("moonshot-", "kimi-")
 # An entry of the kit's own inline /models answers (never expected in a served cassette).

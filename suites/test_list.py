@@ -6,6 +6,7 @@ import pytest
 
 from kimi_conformance.letta_compat import call
 from suites.helpers import (
+    CONTRACT_FOREIGN_IDS,
     HARDCODED,
     KIMI_KEY,
     by_model,
@@ -18,7 +19,7 @@ from suites.helpers import (
 )
 
 # The contract's own examples of the filter (LIST-PREFIX), served inline beside a kept entry.
-FOREIGN_IDS = ["gpt-4o", "moonshotai/kimi-k2", "Kimi-K2", "moonshot", "abab6.5", None]
+FOREIGN_IDS = [*CONTRACT_FOREIGN_IDS, None]
 KEPT_IDS = ["moonshot-v1-8k", "moonshot-v1-128k", "moonshot-v1-auto", "kimi-k2.5", "kimi-k2.6", "kimi-k3", "kimi-k2-0905-preview", "kimi-latest"]
 # cassettes whose lists hold no usable entry; failed /models calls come from the folder (conftest: models_error)
 NOTHING_USABLE = ["models/empty", "models/foreign-only"]

@@ -18,7 +18,7 @@ from kimi_conformance.builds import ensure_build
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 BUILD = "reference-0.11.7"
-REST_IDS = ("REST-MODELS", "REST-AGENT", "ENABLE-FLAG", "HANDLE-FORMAT")
+REST_IDS = ("REST-MODELS", "REST-AGENT", "ENABLE-FLAG", "HANDLE-FORMAT", "LIST-PREFIX")
 DEADLINE_SECONDS = 60.0
 
 
@@ -62,6 +62,15 @@ def test_rest_models_is_red_on_handles_without_the_provider_name(run_kit, tmp_pa
     assert run.behaviors["HANDLE-FORMAT"] == "fail", run.output[-4000:]
     assert f"letta server with-key (pid {started_pids(tmp_path)['with-key']})" in run.output, run.output[-4000:]
     assert not [pid for pid in started_pids(tmp_path).values() if alive(pid)]
+
+
+def test_list_prefix_is_red_over_http_when_the_filter_runs_only_on_moonshot_hosts(run_kit, tmp_path):
+    """The stand-in (a loopback host, not Moonshot's) serves foreign ids beside Kimi's: a filter keyed on
+    "moonshot" in the base URL lists them, and the REST suite says so under LIST-PREFIX alone."""
+    run = run_kit("filter-only-on-moonshot-host-0.11.7", "-m", "rest", "--rest-workdir", str(tmp_path))
+    assert run.report is not None, run.output[-4000:]
+    assert run.red() == {"LIST-PREFIX"}, run.output[-4000:]
+    assert {bid: run.behaviors[bid] for bid in ("REST-MODELS", "HANDLE-FORMAT")} == dict.fromkeys(("REST-MODELS", "HANDLE-FORMAT"), "pass")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)

@@ -20,7 +20,7 @@ from kimi_conformance import letta_process, rest_plugin
 from kimi_conformance.replay import DEFAULT_CASSETTE_DIR, cassette_path, load_cassette
 from kimi_conformance.report import PROP_OUTCOME, WARN
 from kimi_conformance.standin import MoonshotStandIn
-from suites.helpers import absent, require, served_entries, served_ids
+from suites.helpers import CONTRACT_FOREIGN_IDS, absent, require, served_entries, served_ids
 from suites.rest.agent_reply import AgentLoopReply
 
 REQUEST_TIMEOUT = 60.0
@@ -101,7 +101,9 @@ def _cassette_dir(config: pytest.Config) -> Path:
 
 
 def _standin(fleet: Fleet, cassette_dir: Path, port: int = 0) -> MoonshotStandIn:
+    # beside the cassette's ids, foreign ones, as a gateway lists them: the stand-in is a loopback host, not Moonshot's (LIST-PREFIX)
     standin = MoonshotStandIn(rest_plugin.STANDIN_API_KEY, cassette_dir=cassette_dir, models_cassette=f"{MODELS_CASSETTE}.yaml",
+                              extra_model_ids=CONTRACT_FOREIGN_IDS,
                               chat_responder=AgentLoopReply(cassette_dir), port=port)
     fleet.standins.append(standin.start())
     return standin

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from suites.helpers import CONTRACT_FOREIGN_IDS
+
 pytestmark = pytest.mark.rest
 
 
@@ -49,3 +51,18 @@ def test_listed_kimi_handles_are_provider_slash_model(letta_with_key, kimi, conf
     entries = configured(letta_with_key)
     wrong = {m.get("model"): m.get("handle") for m in entries if m.get("handle") != f"{kimi.provider_name}/{str(m.get('model')).split('/')[-1]}"}
     assert not wrong, f"GET {letta_with_key.url}/v1/models/ lists Kimi models with handles that are not {kimi.provider_name}/<id> (model: handle): {wrong}"
+
+
+@pytest.mark.behavior("LIST-PREFIX")
+def test_models_behind_a_non_moonshot_host_lists_no_foreign_id(letta_with_key, configured):
+    """Behind a base URL that is not Moonshot's (the stand-in on loopback, as a gateway would be), no foreign id is listed.
+
+    The stand-in serves the contract's foreign ids (``gpt-4o``, ``moonshotai/kimi-k2``,
+    ``Kimi-K2`` ...) beside the cassette's Kimi ids. If it fails: filter on the ids
+    (``moonshot-``/``kimi-`` prefixes, case-sensitive) whatever the base URL, never only
+    when the URL names Moonshot's host.
+    """
+    foreign = sorted({str(m.get("model")) for m in configured(letta_with_key)} & set(CONTRACT_FOREIGN_IDS))
+    assert not foreign, (
+        f"GET {letta_with_key.url}/v1/models/ lists foreign ids served by the stand-in at {letta_with_key.standin.url}: {foreign}"
+    )
