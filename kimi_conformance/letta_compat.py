@@ -310,3 +310,104 @@ def cached_resolution(server):
     where the build has it, else its handle resolution itself (0.16 resolves from the
     models synced into the database, which is its cache)."""
     return getattr(server, "get_cached_llm_config_async", None) or server.get_llm_config_from_handle_async
+
+
+# --------------------------------------------------------------------------------------
+# an agent step: the LLM call and the stored step, the way the build's agent loop does them
+
+
+class AgentReply:
+    """The agent loop's view of one LLM call: the converted reply and the content it stores
+    beside the tool call (reasoning, text). ``fallback`` names what the kit had to do by hand
+    because the build has no callable path for it (None: all through the build)."""
+
+    def __init__(self, chat, content: list | None, fallback: str | None = None):
+        self.chat = chat
+        self.content = content
+        self.fallback = fallback
+
+    @property
+    def message(self):
+        return self.chat.choices[0].message
+
+
+def _request_adapter():
+    """The adapter the agent loop makes a blocking LLM call through (0.12 on), or None."""
+    try:
+        from letta.adapters.simple_llm_request_adapter import SimpleLLMRequestAdapter
+    except ImportError:
+        return None
+    return SimpleLLMRequestAdapter
+
+
+def _agent_step_call_type():
+    try:
+        from letta.schemas.enums import LLMCallType
+    except ImportError:
+        return None
+    return getattr(LLMCallType, "agent_step", None)
+
+
+async def agent_llm_call(client, llm_config, request_data: dict, messages: list, tools: list | None) -> AgentReply:
+    """Send ``request_data`` and turn the answer into what the agent stores, the way the build's
+    agent loop does: through its request adapter (``SimpleLLMRequestAdapter.invoke_llm``: request,
+    ``convert_response_to_chat_completion``, reasoning and content extraction), or, where the
+    agent loop does it inline (``LettaAgent._step`` before 0.12), the client's request path and
+    the agent's extraction rule written out here (``fallback`` says so). Errors propagate."""
+    adapter_class = _request_adapter()
+    if adapter_class is not None:
+        wanted = {"llm_client": client, "llm_config": llm_config, "call_type": _agent_step_call_type()}
+        accepted = _named_parameters(adapter_class.__init__) or set(wanted)
+        adapter = adapter_class(**{k: v for k, v in wanted.items() if k in accepted})
+        async for _ in adapter.invoke_llm(request_data=request_data, messages=messages, tools=tools or [], use_assistant_message=False):
+            pass
+        return AgentReply(adapter.chat_completions_response, adapter.content)
+    send = getattr(client, "request_async", None) or client.request
+    raw = await call(send, request_data, llm_config)
+    chat = await call(client.convert_response_to_chat_completion, raw, messages, llm_config)
+    return AgentReply(chat, _inline_agent_content(chat.choices[0].message),
+                      fallback="this Letta line extracts the reasoning inside LettaAgent._step: the kit applies its rule (the storing function and the serializer are the build's)")
+
+
+def _inline_agent_content(message) -> list | None:
+    """What ``LettaAgent._step`` (up to 0.11) stores beside the tool call, written out: the native
+    reasoning, else the text, else the omitted-reasoning marker."""
+    from letta.schemas.letta_message_content import OmittedReasoningContent, ReasoningContent, TextContent
+
+    if message.reasoning_content:
+        return [ReasoningContent(reasoning=message.reasoning_content, is_native=True, signature=getattr(message, "reasoning_content_signature", None))]
+    if message.content:
+        return [TextContent(text=message.content)]
+    if getattr(message, "omitted_reasoning_content", False):
+        return [OmittedReasoningContent()]
+    return None
+
+
+def stored_tool_step(llm_config, reply: AgentReply, *, tool_result: str, continue_stepping: bool = True) -> list:
+    """The messages the agent stores for the reply's first tool call and the tool's result
+    ``tool_result``, made by the build's own storing function (``server/rest_api/utils.py``):
+    ``create_parallel_tool_messages_from_llm_response`` where the build has it (the v3 agent
+    stores every tool step with it), else ``create_letta_messages_from_llm_response``."""
+    import json
+
+    from letta.server.rest_api import utils as storing
+    from letta.schemas.tool_execution_result import ToolExecutionResult
+
+    call_ = reply.message.tool_calls[0]
+    arguments = json.loads(call_.function.arguments or "{}")
+    executed = ToolExecutionResult(status="success", func_return=tool_result)
+    parallel = getattr(storing, "create_parallel_tool_messages_from_llm_response", None)
+    if parallel is not None:
+        return parallel(agent_id=None, model=llm_config.model, tool_call_specs=[{"name": call_.function.name, "arguments": arguments, "id": call_.id}],
+                        tool_execution_results=[executed], function_responses=[tool_result], timezone="UTC",
+                        reasoning_content=reply.content, tool_returns=[])
+    values = {
+        "agent_id": None, "model": llm_config.model, "function_name": call_.function.name, "function_arguments": arguments,
+        "tool_execution_result": executed, "tool_call_id": call_.id, "function_call_success": True, "function_response": tool_result,
+        "timezone": "UTC", "actor": None, "continue_stepping": continue_stepping, "heartbeat_reason": None,
+        "reasoning_content": reply.content,
+    }
+    accepted = _named_parameters(storing.create_letta_messages_from_llm_response)
+    if accepted is not None and "add_heartbeat_on_continue" in accepted:  # the v3 agent (0.12-0.15) stores no heartbeat
+        values.update(force_set_request_heartbeat=False, add_heartbeat_on_continue=False)
+    return storing.create_letta_messages_from_llm_response(**{k: v for k, v in values.items() if accepted is None or k in accepted})

@@ -7,7 +7,9 @@ messages with ``client.build_request_data(messages, llm_config, tools)``, sends 
 message (its reasoning as native ``ReasoningContent``, the tool call with Moonshot's id)
 followed by a tool message answering that id (``create_letta_messages_from_llm_response``).
 The next request of the step is built from those stored messages: that is the request
-CLIENT-HISTORY and CLIENT-PARAMS judge, as the replay observed it.
+CLIENT-HISTORY and CLIENT-PARAMS judge, as the replay observed it. The call and the stored
+step go through the build's own code (``letta_compat.agent_llm_call`` / ``stored_tool_step``):
+a build that loses the reasoning or rewrites an id where it stores the reply is judged here.
 
 Letta's message schema (``letta.schemas.message.Message``) is Letta's, not the Kimi build's,
 and the same in the supported versions; the Kimi build is reached only through its provider
@@ -16,12 +18,11 @@ and its client.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pytest
 
-from kimi_conformance.letta_compat import maybe_await, request_arguments
+from kimi_conformance.letta_compat import agent_llm_call, maybe_await, request_arguments, stored_tool_step
 from kimi_conformance.moonshot_chat import thinking
 from suites.helpers import KIMI_KEY
 
@@ -95,28 +96,6 @@ def opening_messages() -> list:
     ]
 
 
-def stored_tool_step(reply_message) -> list:
-    """The assistant tool-call message and the tool's answer, stored the way Letta's agent loop stores them."""
-    from letta.schemas.letta_message_content import OmittedReasoningContent, ReasoningContent, TextContent
-    from letta.schemas.message import Message
-    from openai.types.chat.chat_completion_message_tool_call import ChatCompletionMessageToolCall, Function
-
-    call = reply_message.tool_calls[0]
-    if reply_message.reasoning_content:
-        reasoning = [ReasoningContent(reasoning=reply_message.reasoning_content, is_native=True,
-                                      signature=getattr(reply_message, "reasoning_content_signature", None))]
-    elif getattr(reply_message, "omitted_reasoning_content", False):
-        reasoning = [OmittedReasoningContent()]
-    else:
-        reasoning = [TextContent(text=reply_message.content)] if reply_message.content else []
-    arguments = json.loads(call.function.arguments or "{}")
-    arguments[REQUEST_HEARTBEAT] = True
-    tool_call = ChatCompletionMessageToolCall(id=call.id, type="function", function=Function(name=call.function.name, arguments=json.dumps(arguments)))
-    assistant = Message(role="assistant", content=reasoning, tool_calls=[tool_call], tool_call_id=call.id)
-    tool = Message(role="tool", content=[TextContent(text=TOOL_RESULT)], tool_calls=[], tool_call_id=call.id, name=call.function.name)
-    return [assistant, tool]
-
-
 def skip_unless_chat_reached(moonshot, base_url: str) -> None:
     """Precondition: the chat request reached ``{base_url}/chat/completions`` (where it goes is CLIENT-CHAT's verdict).
 
@@ -140,6 +119,7 @@ class Step:
     first: dict  # the first request's body
     second: dict | None = None  # the second request's body (None: it never left the client)
     second_error: str | None = None  # what the second request raised (Moonshot's 400, ...)
+    storing_fallback: str | None = None  # what the kit did by hand where the build has no storing path to call
 
 
 async def run_tool_step(kimi, kimi_env, make_provider, moonshot, base_url: str, cassette: str, *, thinking_model: bool = True,
@@ -162,19 +142,18 @@ async def run_tool_step(kimi, kimi_env, make_provider, moonshot, base_url: str, 
     messages = opening_messages()
     url = f"{base_url}/chat/completions"
     try:
-        raw = await maybe_await(client.request_async(await build_request(client, messages, config, tools), config))
+        reply = await agent_llm_call(client, config, await build_request(client, messages, config, tools), messages, tools)
     except Exception as e:  # noqa: BLE001 - any failure of the first request is another behaviour's verdict
         skip_unless_chat_reached(moonshot, base_url)
         refused = moonshot.to(url, "POST")
         why = refused[-1].response.text if refused and refused[-1].response is not None else f"{type(e).__name__}: {e}"
         judge = "CLIENT-PARAMS" if refused and refused[-1].response is not None and refused[-1].response.status_code == 400 else "CLIENT-CHAT"
         pytest.skip(f"precondition not met: the step's first request failed ({why[:200]}) (judged by {judge})")
-    reply = await maybe_await(client.convert_response_to_chat_completion(raw, messages, config))
-    message = reply.choices[0].message
+    message = reply.message
     if not message.tool_calls or message.tool_calls[0].id != delivered["tool_calls"][0]["id"]:
         pytest.skip("precondition not met: the reply lost the served tool call (judged by CLIENT-CHAT)")
-    step = Step(delivered=delivered, first=moonshot.to(url, "POST")[0].json())
-    history = messages + stored_tool_step(message)
+    step = Step(delivered=delivered, first=moonshot.to(url, "POST")[0].json(), storing_fallback=reply.fallback)
+    history = messages + stored_tool_step(config, reply, tool_result=TOOL_RESULT)
     try:
         data = await build_request(client, history, config, tools)
     except Exception as e:  # noqa: BLE001 - a failure to build the request is the verdict itself
