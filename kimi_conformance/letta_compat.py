@@ -233,20 +233,21 @@ def _named_parameters(method) -> set[str] | None:
     return None
 
 
-async def chat_step(client, llm_config, *, text: str, tools: list[dict] | None = None, send_config=None):
+async def chat_step(client, llm_config, *, text: str, tools: list[dict] | None = None, send_config=None, sync: bool = False):
     """One LLM call the way Letta's agent loop makes it: ``build_request_data``, then
     ``request_async`` (``request`` where the client has no async path), then
     ``convert_response_to_chat_completion``. Returns the converted reply.
 
     ``send_config`` (default ``llm_config``) is the config the request is sent with: Letta's
     own request building reads ``model_endpoint``, so a config without one can only be
-    judged at the sending step. Errors of the request path propagate unchanged.
+    judged at the sending step. Errors of the request path propagate unchanged. ``sync``: send
+    with ``request`` (Letta's legacy agent and summarizer call it through ``send_llm_request``).
     """
     send_config = send_config or llm_config
     values = request_arguments(client, llm_config, text=text, tools=tools)
     messages = values["messages"]
     request_data = await call(client.build_request_data, **values)
-    send = getattr(client, "request_async", None) or client.request
+    send = client.request if sync else getattr(client, "request_async", None) or client.request
     raw = await call(send, request_data, send_config)
     return await call(client.convert_response_to_chat_completion, raw, messages, send_config)
 

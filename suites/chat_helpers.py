@@ -18,6 +18,7 @@ and its client.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -94,6 +95,43 @@ def opening_messages() -> list:
         Message(role="system", content=[TextContent(text=SYSTEM_PROMPT)]),
         Message(role="user", content=[TextContent(text=USER_TEXT)]),
     ]
+
+
+def stored_call(call_id: str, name: str, arguments: dict, content: list, result: str = TOOL_RESULT) -> list:
+    """An assistant message (``content``: its reasoning or inner thoughts) calling one tool, and the tool's answer, as Letta stores them."""
+    from letta.schemas.letta_message_content import TextContent
+    from letta.schemas.message import Message
+    from openai.types.chat.chat_completion_message_tool_call import ChatCompletionMessageToolCall, Function
+
+    tool_call = ChatCompletionMessageToolCall(id=call_id, type="function", function=Function(name=name, arguments=json.dumps(arguments)))
+    assistant = Message(role="assistant", content=content, tool_calls=[tool_call], tool_call_id=call_id)
+    tool = Message(role="tool", content=[TextContent(text=result)], tool_calls=[], tool_call_id=call_id, name=name)
+    return [assistant, tool]
+
+
+def long_history(steps: int) -> tuple[list, list[str], list[str]]:
+    """What a long-running agent of a thinking Kimi model has stored, before the user's next question.
+
+    Letta's opening ``send_message`` call (``get_initial_boot_messages``: a uuid id, inner
+    thoughts as text, no reasoning), then ``steps`` tool steps of the model, each with its
+    reasoning and a K2 id (``functions.conversation_search:<n>``, longer than 29 characters).
+    Returns ``(messages, the tool-call ids in order, the reasoning of the model's calls in order)``.
+    """
+    from letta.schemas.letta_message_content import ReasoningContent, TextContent
+
+    boot_id = "5d1e6c3a-8f2b-4a7d-9c0e-1b2a3f4d5e6f"
+    messages = opening_messages()[:1] + stored_call(
+        boot_id, "send_message", {"message": "More human than human is our motto."},
+        [TextContent(text="Bootup sequence complete. Persona activated. Testing messaging functionality.")],
+        result='{"status": "OK", "message": null, "time": "2026-12-01 08:00:00 AM UTC+0000"}')
+    ids, reasonings = [boot_id], []
+    for n in range(steps):
+        call_id, reasoning = f"functions.conversation_search:{n}", f"Step {n}: I should search the conversation."
+        messages += stored_call(call_id, "conversation_search", {"query": f"weather {n}", REQUEST_HEARTBEAT: True},
+                                [ReasoningContent(reasoning=reasoning, is_native=True, signature=None)])
+        ids.append(call_id)
+        reasonings.append(reasoning)
+    return messages + opening_messages()[1:], ids, reasonings
 
 
 def skip_unless_chat_reached(moonshot, base_url: str) -> None:

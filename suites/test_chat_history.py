@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from suites.chat_helpers import run_tool_step, tool_call_messages, tool_messages
+from kimi_conformance.letta_compat import maybe_await
+from suites.chat_helpers import (
+    build_request,
+    kimi_client,
+    listed_config,
+    long_history,
+    run_tool_step,
+    skip_unless_chat_reached,
+    tool_call_messages,
+    tool_messages,
+    tool_schema,
+)
+from suites.helpers import KIMI_KEY
 
 # K2's long id (functions.conversation_search:1, 31 characters) and K3's get_weather_0 form.
 STEPS = ["chat/tool-step-k2", "chat/tool-step-k3"]
@@ -52,3 +64,39 @@ async def test_the_next_request_keeps_the_reasoning_of_a_thinking_model(kimi, ki
         f"reasoning_content of the tool-call message: sent {sent!r}, Moonshot's reply had {step.delivered['reasoning_content']!r}"
         + (f"; Moonshot answered: {step.second_error}" if step.second_error else "")
     )
+
+
+@pytest.mark.behavior("CLIENT-HISTORY")
+async def test_a_long_history_keeps_every_tool_call(kimi, kimi_env, make_provider, moonshot, base_url):
+    """A request built from a long agent history keeps every tool call: Letta's opening `send_message` call and 300 tool steps of a thinking model.
+
+    Each tool-call id goes back exactly as stored (a uuid, K2's `functions.<name>:<n>`), each
+    tool message answers its call, each of the model's tool-call messages carries its own
+    `reasoning_content`, and the opening call (made by Letta, without reasoning) carries one
+    too (empty, say): Moonshot refuses any assistant tool-call message without it when thinking.
+
+    If this fails: restore the ids and the reasoning for every assistant tool-call message of
+    the history, not only the last one nor only the first 256, and send a
+    `reasoning_content` (e.g. `""`) for a tool call that has no stored reasoning.
+    """
+    kimi_env.api_key(KIMI_KEY)
+    kimi_env.deploy_at(base_url)  # not about the setting: a build without one is judged at its default URL
+    config = await listed_config(make_provider, moonshot, base_url, thinking_model=True)
+    moonshot.serve("chat/reasoning", base_url)
+    client = kimi_client(kimi, config)
+    history, want, reasonings = long_history(300)
+    try:
+        await maybe_await(client.request_async(await build_request(client, history, config, [tool_schema("conversation_search"), tool_schema("send_message")]), config))
+    except Exception:  # noqa: BLE001 - Moonshot's refusal is judged from the request itself
+        pass
+    skip_unless_chat_reached(moonshot, base_url)
+    body = moonshot.to(f"{base_url}/chat/completions", "POST")[0].json()
+    calls = tool_call_messages(body)
+    sent = [c.get("id") for m in calls for c in m["tool_calls"]]
+    assert sent == want, f"tool-call ids rewritten: {[(s, w) for s, w in zip(sent, want) if s != w][:3] or (len(sent), len(want))} (sent, stored)"
+    answered = [m.get("tool_call_id") for m in tool_messages(body)]
+    assert answered == want, f"tool messages answer other ids: {[(a, w) for a, w in zip(answered, want) if a != w][:3] or (len(answered), len(want))}"
+    assert isinstance(calls[0].get("reasoning_content"), str), (
+        f"Letta's opening send_message call is sent without reasoning_content ({calls[0].get('reasoning_content')!r}): Moonshot refuses it when thinking")
+    own = [m.get("reasoning_content") for m in calls[1:]]
+    assert own == reasonings, f"reasoning_content of the model's tool-call messages: sent {[(o, r) for o, r in zip(own, reasonings) if o != r][:2] or len(own)}, stored otherwise"

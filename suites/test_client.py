@@ -125,16 +125,19 @@ async def test_no_key_raises_value_error(kimi, kimi_env, kimi_config, moonshot, 
 
 
 @pytest.mark.behavior("CLIENT-KWARGS")
-async def test_a_config_without_provider_fields_gets_the_kimi_key(kimi, kimi_env, kimi_config, moonshot, base_url):
+@pytest.mark.parametrize("sync", [False, True], ids=["request_async", "request"])
+async def test_a_config_without_provider_fields_gets_the_kimi_key(kimi, kimi_env, kimi_config, moonshot, base_url, sync):
     """A Kimi config with no `provider_name`/`provider_category` (an agent's stored config) is sent with the Kimi key to its own endpoint.
 
+    Through `request_async` (Letta's agent loop) and `request` (Letta's legacy agent and
+    summarizer, through `send_llm_request`).
     If this fails: test the category with `llm_config.provider_category == ProviderCategory.byok`
     (it may be None: never order it), on the async path Letta's agent loop takes as on the sync one.
     """
     kimi_env.api_key(KIMI_KEY)
     config = await kimi_config(base_url, behavior="CLIENT-KWARGS", provider_name=None, provider_category=None)
     moonshot.serve("chat/tool-calls", base_url)
-    await chat(moonshot, kimi.client_class(), config, text=QUESTION, tools=TOOLS)
+    await chat(moonshot, kimi.client_class(), config, text=QUESTION, tools=TOOLS, sync=sync)
     sent = sent_chats(moonshot)
     assert [r.url for r in sent] == [f"{base_url}/chat/completions"], where(moonshot)
     assert sent[0].bearer == KIMI_KEY
