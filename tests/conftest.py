@@ -70,12 +70,29 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: "verdict_matrix" not in getattr(item, "fixturenames", ()))
 
 
+def _matrix_summary() -> list[str]:
+    return [*_MATRIX[0].summary, f"score: {_MATRIX[0].out_dir / 'score.json'}"] if _MATRIX else []
+
+
+_WORKERS_SUMMARY: list[str] = []  # under xdist: the summary of the worker that ran the matrix
+
+
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workeroutput") and _MATRIX:
+        session.config.workeroutput["verdict_matrix_summary"] = _matrix_summary()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    _WORKERS_SUMMARY.extend(getattr(node, "workeroutput", {}).get("verdict_matrix_summary", []))
+
+
 def pytest_terminal_summary(terminalreporter):
-    if _MATRIX:
+    lines = _matrix_summary() or _WORKERS_SUMMARY
+    if lines:
         terminalreporter.section("verdict matrix: detection score")
-        for line in _MATRIX[0].summary:
+        for line in lines:
             terminalreporter.write_line(line)
-        terminalreporter.write_line(f"score: {_MATRIX[0].out_dir / 'score.json'}")
 
 
 @pytest.fixture(scope="session")
