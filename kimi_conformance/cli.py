@@ -240,6 +240,10 @@ def _run(argv: list[str]) -> int:
     return _exec(build.python, [*suites, *extra, *rest], build.pythonpath())
 
 
+def _chooses_workers(args: list[str]) -> bool:
+    return any(a.startswith(("-n", "--numprocesses", "--dist")) or a.endswith("no:xdist") for a in args)
+
+
 def _selftest(argv: list[str]) -> int:
     if not (KIT_ROOT / "tests").is_dir():
         raise LauncherError(f"selftest needs the kit's checkout: the kit's own tests are not installed ({KIT_ROOT} has no tests/)")
@@ -250,6 +254,11 @@ def _selftest(argv: list[str]) -> int:
     # The kit's own tests run in an environment that has pytest and friends (the 0.11.7
     # build's); they make the other builds they need and run the kit against them.
     tests = [] if _names_paths_in(argv, "tests") else ["tests"]
+    # The whole self-test in two xdist workers, one test file at a time each (the verdict
+    # matrix's file in one, the files that run the launcher in the other); a -n, --dist or
+    # -p no:xdist of the caller's wins.
+    workers = ["-n", "2", "--dist", "loadfile"] if tests and not _chooses_workers(argv) else []
+    tests = [*tests, *workers]
     # Not the kit's plugin: neither by module nor by its entry point's name (an editable
     # install made before the build moved out of the checkout may have left kimi_conformance.egg-info there).
     return _exec(build.python, [*tests, "-p", "no:kimi_conformance", "-p", "no:kimi_conformance.plugin", *argv], [], suites=False)

@@ -63,12 +63,36 @@ def verdict_matrix() -> MatrixRun:
     return _MATRIX[0]
 
 
+def pytest_collection_modifyitems(items):
+    """The verdict matrix's tests first: a plain ``run_kit`` of a build it ran (the reference,
+    upstream and moved-provider builds of test_verdicts and test_live) then reads its report
+    instead of paying another Letta import per run."""
+    items.sort(key=lambda item: "verdict_matrix" not in getattr(item, "fixturenames", ()))
+
+
+def _matrix_summary() -> list[str]:
+    return [*_MATRIX[0].summary, f"score: {_MATRIX[0].out_dir / 'score.json'}"] if _MATRIX else []
+
+
+_WORKERS_SUMMARY: list[str] = []  # under xdist: the summary of the worker that ran the matrix
+
+
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workeroutput") and _MATRIX:
+        session.config.workeroutput["verdict_matrix_summary"] = _matrix_summary()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    _WORKERS_SUMMARY.extend(getattr(node, "workeroutput", {}).get("verdict_matrix_summary", []))
+
+
 def pytest_terminal_summary(terminalreporter):
-    if _MATRIX:
+    lines = _matrix_summary() or _WORKERS_SUMMARY
+    if lines:
         terminalreporter.section("verdict matrix: detection score")
-        for line in _MATRIX[0].summary:
+        for line in lines:
             terminalreporter.write_line(line)
-        terminalreporter.write_line(f"score: {_MATRIX[0].out_dir / 'score.json'}")
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +110,8 @@ def run_kit(tmp_path_factory):
         if env is not None:
             return _run_cli(build, args, tmp_path_factory, env)
         if key not in cache and not args and _MATRIX and build in _MATRIX[0].cells:
-            cell = _MATRIX[0].cells[build]
+            # the launcher's run of the comparison sample when there is one (as a user runs it)
+            cell = _MATRIX[0].subprocess_cells.get(build) or _MATRIX[0].cells[build]
             report = Path(cell.report)
             log = Path(cell.report).with_suffix(".log")
             cache[key] = KitRun(build, cell.exit_code, log.read_text() if log.exists() else "",

@@ -206,26 +206,32 @@ def test_relative_paths_are_the_callers(tmp_path):
     assert not (KIT_ROOT / "out").exists()
 
 
-def test_the_default_report_lands_in_the_callers_folder(tmp_path):
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory):
+    """One small run from a caller's folder, without `--conformance-report`, with a TMPDIR of its own
+    (caller folder, TMPDIR, result): the two tests below read it (one Letta import, not two)."""
+    caller, private_tmp = tmp_path_factory.mktemp("caller"), tmp_path_factory.mktemp("tmpdir")
+    return caller, private_tmp, kit("run", "--build", BUILD, "-p", "no:warnings", "-q", NEEDS_MIXED_IDS, cwd=caller,
+                                    env={"TMPDIR": str(private_tmp)})
+
+
+def test_the_default_report_lands_in_the_callers_folder(plain_run):
     """No `--conformance-report`: reports/conformance.json in the folder the user ran the kit from; and the
     run's first lines are the kit's, not Letta's start-up log ("Database throttling is disabled").
 
     If this fails: the controller's import of letta.server.server (plugin.check_letta_server) lets
     Letta's INFO lines through its console handler."""
-    done = kit("run", "--build", BUILD, "-p", "no:warnings", "-q", NEEDS_MIXED_IDS, cwd=tmp_path)
+    caller, _, done = plain_run
     assert done.returncode == EXIT_OK, (done.stdout + done.stderr)[-3000:]
-    assert (tmp_path / "reports" / "conformance.json").is_file()
+    assert (caller / "reports" / "conformance.json").is_file()
     first = done.stdout.splitlines()[:5] + done.stderr.splitlines()[:5]
     assert not [line for line in first if "Database throttling" in line or " - INFO - " in line], first
 
 
-def test_a_run_leaves_nothing_in_tmpdir(tmp_path):
+def test_a_run_leaves_nothing_in_tmpdir(plain_run):
     """The private HOME (and the probe's) are gone after the run, even though libraries write into
     the HOME they saw from their own exit handlers."""
-    private_tmp = tmp_path / "tmp"
-    private_tmp.mkdir()
-    done = kit("run", "--build", BUILD, "-p", "no:warnings", "-q", NEEDS_MIXED_IDS, "--conformance-report",
-               str(tmp_path / "r.json"), env={"TMPDIR": str(private_tmp)})
+    _, private_tmp, done = plain_run
     assert done.returncode == EXIT_OK, (done.stdout + done.stderr)[-3000:]
     assert sorted(os.listdir(private_tmp)) == []
 
