@@ -472,8 +472,9 @@ def verdict_key(cell: Cell) -> tuple:
 
 
 def compare_sample(names: list[str]) -> list[str]:
-    """A sample for the runner comparison: per Letta version, one build of each set of changed files
-    against the reference (so every kind of edit the fork runner reloads, and each fallback, is in it)."""
+    """A sample for the runner comparison: per Letta version, one build of each set of modules the fork
+    runner reloads, and one build it leaves to the subprocess runner (every such build runs the
+    same launcher call under both runners, whatever the reason, so one per version checks that path)."""
     every = builds.all_builds()
     targets = [every[n] for n in names]
     plans = plan_builds(targets)
@@ -482,7 +483,7 @@ def compare_sample(names: list[str]) -> list[str]:
         plan = plans[b.name]
         if not b.has_overlay:
             continue
-        key = (b.version, plan.runner, plan.reload if plan.runner == "fork" else plan.why.split(" ")[0])
+        key = (b.version, plan.runner, plan.reload if plan.runner == "fork" else "")
         chosen.setdefault(key, b.name)
     return sorted(chosen.values())
 
