@@ -150,15 +150,24 @@ _COPIES = itertools.count(1)
 
 def _point_database_at(path: Path):
     """Point 0.16's database layer (``letta.server.db``, read at each session) at SQLite ``path``."""
+    from sqlalchemy import event
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
     from sqlalchemy.pool import NullPool
 
     from letta.server import db
 
     engine = create_async_engine(f"sqlite+aiosqlite:///{path}", poolclass=NullPool)
+    event.listen(engine.sync_engine, "connect", _no_sync_to_disk)
     db.async_session_factory = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, autocommit=False, autoflush=False)
     db.engine = engine
     return engine
+
+
+def _no_sync_to_disk(connection, _record) -> None:
+    """A test run's database is thrown away: no fsync at each of the start-up's many commits."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA synchronous=OFF")
+    cursor.close()
 
 
 def fresh_database() -> bool:
