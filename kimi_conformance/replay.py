@@ -233,6 +233,12 @@ class Replay:
         self._mounts.insert(0, _Mount(base_url.rstrip("/"), cassette))
         return cassette
 
+    def serve_fallback(self, name: str, base_url: str) -> Cassette:
+        """Mount cassette ``name`` at ``base_url`` after every mount so far: it answers only what they do not."""
+        cassette = self.serve(name, base_url)
+        self._mounts.append(self._mounts.pop(0))
+        return cassette
+
     def inject(self, method: str, url: str, fault: str | Fault) -> None:
         """Answer ``method url`` with a fault (a name from FAULTS, or a callable)."""
         handler = FAULTS[fault] if isinstance(fault, str) else fault
