@@ -234,8 +234,13 @@ class Replay:
         return cassette
 
     def serve_fallback(self, name: str, base_url: str) -> Cassette:
-        """Mount cassette ``name`` at ``base_url`` after every mount so far: it answers only what they do not."""
-        cassette = self.serve(name, base_url)
+        """Mount cassette ``name`` at ``base_url`` after every mount so far: it answers only what they do not.
+
+        Always the recording, in live mode too (``Replay.serve``, not a subclass's): what it answers
+        (a server's start-up listing) is not what a test judges, and a live request per server start
+        (about 30 a run) would spend the account's rate limit.
+        """
+        cassette = Replay.serve(self, name, base_url)
         self._mounts.append(self._mounts.pop(0))
         return cassette
 

@@ -62,3 +62,18 @@ def test_the_gateway_host_is_never_looked_up_or_connected_to(replay):
     with pytest.raises(socket.gaierror):
         socket.getaddrinfo(httpx.URL(GATEWAY_BASE_URL).host, 443)
     assert replay.blocked == [f"DNS lookup of {httpx.URL(GATEWAY_BASE_URL).host}"]
+
+
+def test_a_server_start_up_listing_is_the_recording_in_live_mode_too():
+    """The start-up's `/models` (``serve_fallback``, mounted behind a test's own answers) never goes
+    upstream in live mode: it is not what a test judges, and one live request per server start
+    (about 30 a run) would spend the account's rate limit."""
+    from types import SimpleNamespace
+
+    from kimi_conformance.live_transport import LiveCassette, LiveMoonshot
+
+    upstream = SimpleNamespace(base_url=BASE_URLS["ai"].rstrip("/"))
+    live = LiveMoonshot(cassette_path(MODELS).parent.parent, upstream, None, "placeholder")
+    served = live.serve_fallback(MODELS, BASE_URLS["ai"])
+    assert not isinstance(served, LiveCassette)
+    assert isinstance(live.serve(MODELS, BASE_URLS["ai"]), LiveCassette), "a test's own listing still goes upstream"
