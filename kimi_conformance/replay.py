@@ -47,6 +47,7 @@ class Interaction:
     status: int
     headers: dict[str, str]
     body: bytes
+    request_body: bytes = b""  # what was sent (a chat cassette's model, messages ...)
 
 
 @dataclass
@@ -125,8 +126,10 @@ def _parse_cassette(path: Path) -> Cassette:
             raise CassetteError(f"cassette {path}: {request.method} {request.uri} is not below metadata.base_url {base}")
         headers = {k: (v[0] if isinstance(v, list) else v) for k, v in (response.get("headers") or {}).items()}
         body = (response.get("body") or {}).get("string") or b""
+        sent = request.body or b""
         interactions.append(
-            Interaction(request.method.upper(), request.uri[len(base) :] or "/", int(response["status"]["code"]), headers, body)
+            Interaction(request.method.upper(), request.uri[len(base) :] or "/", int(response["status"]["code"]), headers, body,
+                        sent.encode() if isinstance(sent, str) else sent)
         )
     return Cassette(path, metadata, interactions)
 

@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 from kimi_conformance import letta_compat
+from kimi_conformance.cassette_needs import ENTRY_NEEDS
+from kimi_conformance.cassette_needs import kept as kept_by_contract
 
 # Both Moonshot platforms: the China one (the default) and the international one.
 BASE_URLS = {"cn": "https://api.moonshot.cn/v1", "ai": "https://api.moonshot.ai/v1"}
@@ -44,14 +46,8 @@ def by_model(configs) -> dict:
 
 # The contract's own examples of ids the filter drops (LIST-PREFIX; an entry with no id is the other one).
 CONTRACT_FOREIGN_IDS = ["gpt-4o", "moonshotai/kimi-k2", "Kimi-K2", "moonshot", "abab6.5"]
-# The contract's filter (LIST-PREFIX), used to state the preconditions of other behaviours.
-CONTRACT_PREFIXES = ("moonshot-", "kimi-")
 # An entry of the kit's own inline /models answers (never expected in a served cassette).
 PROBE_ENTRY = {"id": "moonshot-v1-8k", "object": "model", "owned_by": "moonshot", "context_length": 8192}
-
-
-def kept_by_contract(entry) -> bool:
-    return isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"].startswith(CONTRACT_PREFIXES)
 
 
 def served_entries(cassette) -> list[dict]:
@@ -68,26 +64,19 @@ def contract_ids(cassette) -> set[str]:
     return {e["id"] for e in served_entries(cassette)}
 
 
-# What a test may need from a served /models answer: a predicate on the entry and how to say it.
-NEEDS = {
-    "any": (lambda e: True, "a Moonshot model id"),
-    "with-context": (lambda e: isinstance(e.get("context_length"), int), "an entry with context_length"),
-    "without-context": (lambda e: "context_length" not in e, "an entry without context_length"),
-    "thinking": (lambda e: e.get("supports_reasoning") is True, "a thinking model (supports_reasoning: true)"),
-}
-
-
 def served_ids(cassette, need: str = "any", *, behavior: str) -> list[str]:
     """The ids of the served answer that fit ``need``; none is a broken input, not a verdict.
 
     A cassette folder that lacks what a behaviour needs would leave it unjudged: in replay
     that stops the run (exit 4, one line naming the cassette); in live mode the test skips
-    saying what the live list lacks.
+    saying what the live list lacks. ``need`` is a key of the one needs table,
+    ``kimi_conformance.cassette_needs.ENTRY_NEEDS``; its ``NEEDS`` says which cassette
+    must hold it, checked before any test.
     """
-    test, what = NEEDS[need]
-    ids = [e["id"] for e in served_entries(cassette) if test(e)]
+    entry_need = ENTRY_NEEDS[need]
+    ids = [e["id"] for e in served_entries(cassette) if entry_need.test(e)]
     if not ids:
-        lacking(cassette, what, behavior)
+        lacking(cassette, entry_need.what, behavior)
     return ids
 
 
@@ -122,16 +111,18 @@ def recorded_model(moonshot, name: str) -> str | None:
     """
     import json
 
-    import yaml
-
-    from kimi_conformance.replay import cassette_path
+    from kimi_conformance.replay import CassetteError, cassette_path, load_cassette
 
     try:
-        data = yaml.safe_load(cassette_path(name, moonshot.cassette_dir).read_text(encoding="utf-8"))
-        body = data["interactions"][0]["request"]["body"]
-        return json.loads(body)["model"]
-    except Exception:  # noqa: BLE001 - no recorded model: no preference
+        cassette = load_cassette(cassette_path(name, moonshot.cassette_dir))
+    except CassetteError:  # said once by the input check before any test
         return None
+    for interaction in cassette.interactions:
+        try:
+            return json.loads(interaction.request_body)["model"]
+        except (ValueError, TypeError, KeyError):
+            continue
+    return None  # no recorded model: no preference
 
 
 def serve_models(moonshot, base_url: str, data, *, status: int = 200) -> None:

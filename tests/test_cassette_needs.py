@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kimi_conformance.cassette_needs import missing
+from kimi_conformance.cassette_needs import ENTRY_NEEDS, missing
 from kimi_conformance.exitcodes import EXIT_USAGE
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
@@ -42,13 +42,22 @@ def test_a_2026_account_list_holds_what_every_must_needs(cassettes):
          "chat/reasoning.yaml lacks a 200 chat completion whose reply has tool_calls and reasoning_content"),
         (lambda d: [p.unlink() for p in (d / "errors").glob("models-401-*.yaml")], "models-401-*.yaml does not exist"),
         (lambda d: (d / "models" / "current.yaml").unlink(), "models/current.yaml does not exist"),
+        (lambda d: (d / "models" / "current.yaml").write_text((d / "models" / "current.yaml").read_text().replace('"supports_reasoning":true', '"supports_reasoning":false')),
+         "models/current.yaml lacks a 200 /models answer with a kept id of a thinking model"),
     ],
-    ids=["no-entry-without-context-length", "no-reasoning-reply", "no-401", "no-current-list"],
+    ids=["no-entry-without-context-length", "no-reasoning-reply", "no-401", "no-current-list", "no-thinking-model"],
 )
 def test_a_missing_need_is_named(cassettes, change, says):
     change(cassettes)
     problems = missing(cassettes)
     assert len(problems) == 1 and says in problems[0] and str(cassettes) in problems[0], problems
+
+
+def test_the_suites_pick_ids_with_the_same_needs_table():
+    """One needs table: what a test asks of a served entry (suites.helpers.served_ids) is what the start-up check asks."""
+    from suites import helpers
+
+    assert helpers.ENTRY_NEEDS is ENTRY_NEEDS
 
 
 def test_the_run_stops_before_any_test_with_one_line(cassettes, tmp_path):
