@@ -165,7 +165,7 @@ def kimi_config(make_provider, moonshot):
     """A Kimi `LLMConfig` as the build's provider lists it: ``await kimi_config(base_url, need=..., behavior=ID)``.
 
     The config comes from ``list_llm_models_async()`` over the folder's ``models/current``
-    answer, for the first served id that fits ``need`` (see suites.helpers.NEEDS) and that
+    answer, for the first served id that fits ``need`` (see kimi_conformance.cassette_needs.ENTRY_NEEDS) and that
     the build lists; its ``model_endpoint`` must be ``base_url`` (LIST-FIELDS' verdict)
     unless ``check_endpoint=False``; other keywords update the config
     (``model_endpoint=None``).
