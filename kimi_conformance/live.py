@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from kimi_conformance.cassette_needs import kept as kept_by_contract
 from kimi_conformance.exitcodes import EXIT_RECORD_REFUSED, EXIT_UPSTREAM_UNAVAILABLE
 from kimi_conformance.plugin import behavior_of, state
 from kimi_conformance.record import Recorder, RecordRefused
@@ -98,9 +99,6 @@ class LiveSession:
         }
 
 
-KEPT_PREFIXES = ("moonshot-", "kimi-")  # the contract's filter (LIST-PREFIX)
-
-
 def pick_chat_models(entries: list) -> dict[str, str]:
     """The live model each chat cassette's request goes to, from the live /models list (never a fixed id).
 
@@ -108,7 +106,7 @@ def pick_chat_models(entries: list) -> dict[str, str]:
     ``kimi-`` model (the K2/K3 series Letta users pick), a non-thinking one if the account has
     one. Either falls back to any id the contract keeps, in the list's order. Empty: no such id.
     """
-    kept = [e for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str) and e["id"].startswith(KEPT_PREFIXES)]
+    kept = [e for e in entries if kept_by_contract(e)]
     if not kept:
         return {}
     kept.sort(key=lambda e: not e["id"].startswith("kimi-"))  # stable: the list's order within each series
