@@ -55,7 +55,7 @@ class KitPlugin:
         self.build = BuildIdentity()
         self.binding: binding_mod.Binding | None = None
         self.is_worker = hasattr(config, "workerinput")
-        self.report_path = Path(config.getoption("kimi_report") or DEFAULT_REPORT)
+        self.report_path = Path(config.getoption("kimi_report") or DEFAULT_REPORT).absolute()  # the folder pytest started in
         # Letta fixes ~/.letta (config, SQLite) at import: give this process a private
         # HOME before anything imports it, and put the real one back at the end.
         self.saved_home = os.environ.get("HOME")
