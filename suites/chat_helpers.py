@@ -184,7 +184,7 @@ async def run_tool_step(kimi, kimi_env, make_provider, moonshot, base_url: str, 
     forced = called if force_tool else None
     client = kimi_client(kimi, config)
     if force_tool and not takes_forced_tool(client):
-        pytest.skip(f"not applicable: {type(client).__name__}.build_request_data takes no force_tool_call (no agent loop of this build names a tool)")
+        pytest.skip(f"not applicable: {type(client).__name__}.build_request_data takes no force_tool_call: a forced tool does not apply")
     messages = opening_messages()
     url = f"{base_url}/chat/completions"
     try:
