@@ -335,20 +335,29 @@ async def chat_step(client, llm_config, *, text: str, tools: list[dict] | None =
     return await call(client.convert_response_to_chat_completion, raw, messages, send_config)
 
 
-def request_arguments(client, llm_config, *, text: str | None = None, messages: list | None = None, tools: list[dict] | None = None) -> dict:
+def request_arguments(client, llm_config, *, text: str | None = None, messages: list | None = None, tools: list[dict] | None = None,
+                      force_tool_call: str | None = None) -> dict:
     """The keyword arguments of the client's ``build_request_data`` for stored ``messages`` (or
     one user message ``text``), only those its signature names (Letta's signature grew between
-    versions; 0.12 on adds a leading ``agent_type``)."""
+    versions; 0.12 on adds a leading ``agent_type``). ``force_tool_call``: the one tool the agent
+    loop names when tool rules allow only it (see ``takes_forced_tool``)."""
     values = {
         "messages": messages if messages is not None else [_user_message(text)],
         "llm_config": llm_config,
         "tools": tools,
-        "force_tool_call": None,
+        "force_tool_call": force_tool_call,
         "agent_type": _default_agent_type(),
     }
     # a (*args, **kwargs) override gets the names Letta's own definition up the MRO takes
     accepted = _named_parameters(client.build_request_data)
     return values if accepted is None else {k: v for k, v in values.items() if k in accepted}
+
+
+def takes_forced_tool(client) -> bool:
+    """Whether the client's ``build_request_data`` takes ``force_tool_call`` (Letta's agent loop passes
+    the tool's name when tool rules allow exactly one tool)."""
+    accepted = _named_parameters(client.build_request_data)
+    return accepted is None or "force_tool_call" in accepted
 
 
 def _default_agent_type():

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from kimi_conformance.letta_compat import agent_llm_call, maybe_await, request_arguments, stored_tool_step
+from kimi_conformance.letta_compat import agent_llm_call, maybe_await, request_arguments, stored_tool_step, takes_forced_tool
 from kimi_conformance.moonshot_chat import thinking
 from suites.helpers import KIMI_KEY
 
@@ -81,9 +81,10 @@ def kimi_client(kimi, config):
     return client
 
 
-async def build_request(client, messages, config, tools) -> dict:
+async def build_request(client, messages, config, tools, force_tool_call: str | None = None) -> dict:
     """``build_request_data`` as the agent calls it, for the stored ``messages`` (letta_compat.request_arguments)."""
-    return await maybe_await(client.build_request_data(**request_arguments(client, config, messages=messages, tools=tools)))
+    arguments = request_arguments(client, config, messages=messages, tools=tools, force_tool_call=force_tool_call)
+    return await maybe_await(client.build_request_data(**arguments))
 
 
 def opening_messages() -> list:
@@ -161,10 +162,13 @@ class Step:
 
 
 async def run_tool_step(kimi, kimi_env, make_provider, moonshot, base_url: str, cassette: str, *, thinking_model: bool = True,
-                        temperature: float | None = None) -> Step:
+                        temperature: float | None = None, force_tool: bool = False) -> Step:
     """One agent step in which the Kimi model calls a tool: the first request, the stored step, the second request.
 
-    ``temperature``: the one a user set on the agent (None: the listed config's). Skips
+    ``temperature``: the one a user set on the agent (None: the listed config's). ``force_tool``:
+    tool rules allow only the tool the model calls, so the agent loop (``letta_agent.py``) gives
+    only that tool and names it (``force_tool_call``); not applicable where the build's
+    ``build_request_data`` takes no ``force_tool_call``. Skips
     (naming the judge) when the first request cannot be judged here: refused by Moonshot
     (CLIENT-PARAMS) or not answered with the served tool call (CLIENT-CHAT).
     """
@@ -175,12 +179,16 @@ async def run_tool_step(kimi, kimi_env, make_provider, moonshot, base_url: str, 
         config = config.model_copy(update={"temperature": temperature})
     served = moonshot.serve(cassette, base_url)
     delivered = served.json_bodies("/chat/completions")[0]["choices"][0]["message"]
-    tools = [tool_schema(delivered["tool_calls"][0]["function"]["name"]), tool_schema("send_message")]
+    called = delivered["tool_calls"][0]["function"]["name"]
+    tools = [tool_schema(called)] + ([] if force_tool else [tool_schema("send_message")])
+    forced = called if force_tool else None
     client = kimi_client(kimi, config)
+    if force_tool and not takes_forced_tool(client):
+        pytest.skip(f"not applicable: {type(client).__name__}.build_request_data takes no force_tool_call: a forced tool does not apply")
     messages = opening_messages()
     url = f"{base_url}/chat/completions"
     try:
-        reply = await agent_llm_call(client, config, await build_request(client, messages, config, tools), messages, tools)
+        reply = await agent_llm_call(client, config, await build_request(client, messages, config, tools, forced), messages, tools)
     except Exception as e:  # noqa: BLE001 - any failure of the first request is another behaviour's verdict
         skip_unless_chat_reached(moonshot, base_url)
         refused = moonshot.to(url, "POST")
@@ -193,7 +201,7 @@ async def run_tool_step(kimi, kimi_env, make_provider, moonshot, base_url: str, 
     step = Step(delivered=delivered, first=moonshot.to(url, "POST")[0].json(), storing_fallback=reply.fallback)
     history = messages + stored_tool_step(config, reply, tool_result=TOOL_RESULT)
     try:
-        data = await build_request(client, history, config, tools)
+        data = await build_request(client, history, config, tools, forced)
     except Exception as e:  # noqa: BLE001 - a failure to build the request is the verdict itself
         step.second_error = f"building the second request raised {type(e).__name__}: {e}"
         return step

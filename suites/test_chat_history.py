@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kimi_conformance.letta_compat import maybe_await
+from kimi_conformance.moonshot_chat import thinking
 from suites.chat_helpers import (
     build_request,
     kimi_client,
@@ -49,6 +50,9 @@ async def test_the_next_request_keeps_the_tool_call_ids(kimi, kimi_env, make_pro
 async def test_the_next_request_keeps_the_reasoning_of_a_thinking_model(kimi, kimi_env, make_provider, moonshot, base_url, cassette, finding):
     """For a thinking model, the assistant tool-call message sent back carries its `reasoning_content` (Moonshot answers 400 without it).
 
+    Owed when the second request is thinking by Moonshot's rule (``moonshot_chat.thinking``):
+    a request that switches thinking off (`thinking: {"type": "disabled"}` to K2.5+/K3) owes none.
+
     If this fails: keep the reply's `reasoning_content` (Letta stores it as native
     `ReasoningContent` in the assistant message) and send it back as `reasoning_content`
     beside `tool_calls` in the next request to a thinking model.
@@ -59,6 +63,9 @@ async def test_the_next_request_keeps_the_reasoning_of_a_thinking_model(kimi, ki
     assert step.second is not None, f"the second request of the step never reached Moonshot ({step.second_error})"
     calls = tool_call_messages(step.second)
     assert calls, "the second request has no assistant tool-call message"
+    if not thinking(step.second):
+        finding(f"the second request to {step.second.get('model')} switches thinking off: no reasoning_content is owed")
+        return
     sent = calls[-1].get("reasoning_content")
     assert sent == step.delivered["reasoning_content"], (
         f"reasoning_content of the tool-call message: sent {sent!r}, Moonshot's reply had {step.delivered['reasoning_content']!r}"
@@ -74,6 +81,7 @@ async def test_a_long_history_keeps_every_tool_call(kimi, kimi_env, make_provide
     tool message answers its call, each of the model's tool-call messages carries its own
     `reasoning_content`, and the opening call (made by Letta, without reasoning) carries one
     too (empty, say): Moonshot refuses any assistant tool-call message without it when thinking.
+    The reasoning is owed only when the request is thinking by Moonshot's rule (``moonshot_chat.thinking``).
 
     If this fails: restore the ids and the reasoning for every assistant tool-call message of
     the history, not only the last one nor only the first 256, and send a
@@ -96,6 +104,8 @@ async def test_a_long_history_keeps_every_tool_call(kimi, kimi_env, make_provide
     assert sent == want, f"tool-call ids rewritten: {[(s, w) for s, w in zip(sent, want) if s != w][:3] or (len(sent), len(want))} (sent, stored)"
     answered = [m.get("tool_call_id") for m in tool_messages(body)]
     assert answered == want, f"tool messages answer other ids: {[(a, w) for a, w in zip(answered, want) if a != w][:3] or (len(answered), len(want))}"
+    if not thinking(body):
+        return  # thinking switched off: Moonshot asks for no reasoning_content
     assert isinstance(calls[0].get("reasoning_content"), str), (
         f"Letta's opening send_message call is sent without reasoning_content ({calls[0].get('reasoning_content')!r}): Moonshot refuses it when thinking")
     own = [m.get("reasoning_content") for m in calls[1:]]

@@ -37,23 +37,29 @@ async def test_the_temperature_is_one_the_model_accepts(kimi, kimi_env, make_pro
 
 @pytest.mark.behavior("CLIENT-PARAMS")
 @pytest.mark.parametrize("cassette", STEPS, ids=["k2", "k3"])
-async def test_tool_choice_is_auto_with_thinking(kimi, kimi_env, make_provider, moonshot, base_url, cassette):
+@pytest.mark.parametrize("force_tool", [False, True], ids=["tools-given", "one-tool-forced"])
+async def test_tool_choice_is_auto_with_thinking(kimi, kimi_env, make_provider, moonshot, base_url, cassette, force_tool):
     """With thinking on, `tool_choice` is `auto` (or `none`, or absent): never `required` or a named tool.
 
+    Also when tool rules allow exactly one tool: Letta's agent loop then passes that tool's
+    name as `force_tool_call`, which OpenAIClient turns into a named `tool_choice`.
+
     If this fails: Moonshot answers 400 "tool_choice ... is incompatible with thinking
-    enabled"; send `tool_choice: "auto"` to thinking Kimi models (OpenAIClient's default is
-    "required" whenever tools are given).
+    enabled"; send `tool_choice: "auto"` to thinking Kimi models whatever the agent asks
+    (OpenAIClient's default is "required" whenever tools are given, and a named tool when
+    the agent forces one).
     """
-    step = await _step_or_refusal(kimi, kimi_env, make_provider, moonshot, base_url, cassette)
+    step = await _step_or_refusal(kimi, kimi_env, make_provider, moonshot, base_url, cassette, force_tool=force_tool)
     for which, body in step:
         if thinking(body):
             assert body.get("tool_choice") in (None, "auto", "none"), f"the {which} request sends tool_choice {body.get('tool_choice')!r} with thinking on"
 
 
-async def _step_or_refusal(kimi, kimi_env, make_provider, moonshot, base_url, cassette, temperature=None):
+async def _step_or_refusal(kimi, kimi_env, make_provider, moonshot, base_url, cassette, temperature=None, force_tool=False):
     """The requests of a tool step as sent; a first request Moonshot refuses is judged here too."""
     try:
-        return _requests(await run_tool_step(kimi, kimi_env, make_provider, moonshot, base_url, cassette, temperature=temperature))
+        return _requests(await run_tool_step(kimi, kimi_env, make_provider, moonshot, base_url, cassette, temperature=temperature,
+                                             force_tool=force_tool))
     except pytest.skip.Exception:
         sent = moonshot.to(f"{base_url}/chat/completions", "POST")
         if not sent:
