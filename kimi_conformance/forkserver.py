@@ -13,7 +13,8 @@ per stdin line with one JSON line on stdout:
      "reload": ["letta.schemas.providers.kimi"], # modules whose file differs from the base's, in order
      "env": {...}, "cwd": "...",                 # optional: the run's environment and folder
      "reload_failed_exit": 99,                   # optional: exit code when a reload raises
-     "refuse_unsafe": true}                      # optional (default true): refuse what rebinding cannot fix
+     "refuse_unsafe": true,                      # optional (default true): refuse what rebinding cannot fix
+     "shared_database": true}                    # optional: start from the parent's seeded database template
     -> {"exit": 0, "seconds": 4.2, "fallback": null}    (exit is null after a timeout)
 
 Each request forks a child of the pristine parent; the parent never runs a test, so
@@ -30,6 +31,10 @@ one run cannot leak into the next. The child
    changed module does not reload;
 4. starts from an empty database (Letta's SQLite under the server's HOME), takes the
    run's environment and folder, and runs ``pytest.main(args)`` with its output in ``log``.
+   Where the request says ``shared_database`` (the caller's rule: ``matrix.shares_database``),
+   the run's ``prepare_database`` copies the seeded template the server made once at start
+   (``make_database_template``, in a forked child of the base tree, when the server's
+   environment has ``KIMI_FORK_SHARED_DATABASE=1``) instead of creating and seeding its own.
 
 Which builds may be run this way is decided by the caller (``kimi_conformance.matrix``:
 ``fork_plan``). The first line written is ``{"ready": true, "seconds": ..., "threads": [...]}``.
@@ -53,6 +58,7 @@ import time
 import traceback
 from pathlib import Path
 
+SHARED_TEMPLATE_VARIABLE = "KIMI_SHARED_DATABASE_TEMPLATE"  # letta_compat.SHARED_TEMPLATE_VARIABLE (standard library only here)
 EXIT_FALLBACK = 97  # the child refused the build: rerun it in a fresh interpreter
 SERVER_START_SECONDS = 300.0
 PRELOAD = (
@@ -346,7 +352,31 @@ def fresh_database(home: Path) -> None:
         path.unlink()
 
 
-def _child(request: dict, home: Path) -> None:
+def make_database_template(home: Path) -> Path | None:
+    """The reference build's seeded database (``letta_compat.make_shared_template``), made once in a
+    forked child so that the parent stays as it was; None where the build has none (or it failed).
+    A run's child starts from a copy of it only when the request says ``shared_database``."""
+    path = home / "kimi-shared-template" / "seeded.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            from kimi_conformance import letta_compat
+            from letta.server.server import SyncServer
+
+            code = 0 if letta_compat.make_shared_template(path, SyncServer) else 2
+        except BaseException:  # noqa: BLE001 - no template: each child makes its own, as without the server
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return path if os.waitstatus_to_exitcode(status) == 0 and path.is_file() else None
+
+
+def _child(request: dict, home: Path, template: Path | None = None) -> None:
     code = 3
     try:
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -380,6 +410,9 @@ def _child(request: dict, home: Path) -> None:
             os.environ.clear()
             os.environ.update(request["env"])
             os.environ["HOME"] = str(home)
+        os.environ.pop(SHARED_TEMPLATE_VARIABLE, None)
+        if template is not None and request.get("shared_database"):
+            os.environ[SHARED_TEMPLATE_VARIABLE] = str(template)
         if request.get("cwd"):
             os.chdir(request["cwd"])
         import pytest
@@ -393,7 +426,7 @@ def _child(request: dict, home: Path) -> None:
         os._exit(code)
 
 
-def run_one(request: dict, home: Path) -> dict:
+def run_one(request: dict, home: Path, template: Path | None = None) -> dict:
     """Fork a child for ``request``; wait at most ``timeout`` seconds for it."""
     sys.stdout.flush()
     sys.stderr.flush()
@@ -401,7 +434,7 @@ def run_one(request: dict, home: Path) -> dict:
     start = time.perf_counter()
     pid = os.fork()
     if pid == 0:
-        _child(request, home)
+        _child(request, home, template)
     pidfd = os.pidfd_open(pid)
     try:
         ready, _, _ = select.select([pidfd], [], [], float(request["timeout"]))
@@ -429,6 +462,7 @@ def main() -> int:
     os.dup2(2, 1)
     start = time.perf_counter()
     preload()
+    template = make_database_template(home) if os.environ.get("KIMI_FORK_SHARED_DATABASE") == "1" else None
     # What the parent imported is never garbage: the children's collections skip it (and
     # do not write to its pages, which stay shared with the parent).
     gc.collect()
@@ -439,7 +473,7 @@ def main() -> int:
     for line in sys.stdin:
         if not line.strip():
             continue
-        out.write(json.dumps(run_one(json.loads(line), home)) + "\n")
+        out.write(json.dumps(run_one(json.loads(line), home, template)) + "\n")
         out.flush()
     return 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,6 +108,9 @@ def prepare_database(home: Path, server_class) -> None:
     through the managers (or, where those methods are missing, lets a full server
     construction do it). Later servers of the run skip that work.
     """
+    shared = os.environ.get(SHARED_TEMPLATE_VARIABLE)
+    if shared and Path(shared).is_file() and _use_shared_template(home, Path(shared)):
+        return
     if use_sqlite_if_postgres_only(home):
         asyncio.run(_seed_template(server_class))
     else:
@@ -138,6 +142,38 @@ def use_sqlite_if_postgres_only(home: Path) -> bool:
             await conn.run_sync(Base.metadata.create_all)
 
     asyncio.run(create_tables())
+    _KIT_DATABASE.update(template=template, current=template)
+    return True
+
+
+# Set by the fork server in a child whose build cannot change the database's schema or seeded
+# rows (``kimi_conformance.matrix``: ``shares_database``): the seeded template its parent made
+# once from the reference build (``make_shared_template``). Never set in a test process of its own.
+SHARED_TEMPLATE_VARIABLE = "KIMI_SHARED_DATABASE_TEMPLATE"
+
+
+def make_shared_template(path: Path, server_class) -> bool:
+    """Make the seeded template (``prepare_database``'s, 0.16 on SQLite) at ``path``; False where the build has none."""
+    if not use_sqlite_if_postgres_only(path.parent):
+        return False
+    asyncio.run(_seed_template(server_class))
+    shutil.copyfile(_KIT_DATABASE["template"], path)
+    return True
+
+
+def _use_shared_template(home: Path, shared: Path) -> bool:
+    """``prepare_database`` from a copy of ``shared`` (made by ``make_shared_template``) instead of making the template here."""
+    from letta.settings import settings
+
+    try:
+        from letta.server import db
+    except ImportError:
+        return False
+    if not hasattr(db, "async_session_factory") or getattr(settings, "letta_pg_uri_no_default", None):
+        return False
+    template = home / "letta-kit.db"
+    shutil.copyfile(shared, template)
+    _point_database_at(template)
     _KIT_DATABASE.update(template=template, current=template)
     return True
 

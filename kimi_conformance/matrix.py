@@ -175,14 +175,37 @@ IMPORT_TIME_MODULES = {"letta/__init__.py", "letta/settings.py", "letta/constant
 FORK_TIMEOUT_SECONDS = 900.0
 
 
+# What makes the kit's seeded database (0.16 on SQLite: ``letta_compat.prepare_database``): the
+# tables (the ORM), the default organization and user and Letta's base tools (the managers that
+# write them, the tools' source and schemas, the database layer). A fork child whose build reloads
+# none of these starts from a copy of the template its server made once from the reference
+# build; any other makes its own. ``letta.schemas.providers`` is exempt: no provider is seeded
+# (each server start writes its own). The server class (``letta.server.server``) is not listed:
+# the seed constructs it without its default-org bootstrap and writes through the managers only.
+SEEDED_DATABASE_MODULES = ("letta.orm", "letta.services", "letta.server.db", "letta.functions", "letta.schemas",
+                           "letta.helpers", "letta.jobs", "letta.prompts")
+UNSEEDED_SCHEMA_MODULES = ("letta.schemas.providers",)
+
+
+def _under(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def shares_database(reload: tuple[str, ...] | list[str]) -> bool:
+    """True when none of the reloaded modules can change the seeded database (``SEEDED_DATABASE_MODULES``)."""
+    return not any(_under(m, SEEDED_DATABASE_MODULES) and not _under(m, UNSEEDED_SCHEMA_MODULES) for m in reload)
+
+
 @dataclass(frozen=True)
 class Plan:
-    """How a build is run: ``fork`` (reloading ``reload`` over ``base``) or ``subprocess`` (``why``)."""
+    """How a build is run: ``fork`` (reloading ``reload`` over ``base``) or ``subprocess`` (``why``);
+    ``shared_database``: the fork child starts from its server's seeded database (``shares_database``)."""
 
     runner: str
     why: str = ""
     base: str | None = None
     reload: tuple[str, ...] = ()
+    shared_database: bool = False
 
 
 def base_build(build: builds.Build) -> str:
@@ -278,7 +301,7 @@ def fork_plan(build: builds.Build, base_files: dict | None = None) -> Plan:
     if not build.has_overlay:
         return Plan("subprocess", "no overlay (Letta as released)")
     if build.name == base:
-        return Plan("fork", base=base)
+        return Plan("fork", base=base, shared_database=True)
     if not (build.overlay_dir / "letta").is_dir():
         return Plan("subprocess", "its overlay could not be made")
     changed, added, removed = tree_changes(builds.get_build(base).overlay_dir, build.overlay_dir, base_files)
@@ -294,7 +317,8 @@ def plan_changes(base: str, overlay: Path, changed: list[str], added: list[str],
             return Plan("subprocess", f"changes {path} (not a module)")
         if path in IMPORT_TIME_MODULES or path.endswith("__init__.py"):
             return Plan("subprocess", f"changes {path} (read at import)")
-    return Plan("fork", base=base, reload=tuple(reload_order(overlay, changed)))
+    reload = tuple(reload_order(overlay, changed))
+    return Plan("fork", base=base, reload=reload, shared_database=shares_database(reload))
 
 
 class _ForkSlot:
@@ -306,7 +330,8 @@ class _ForkSlot:
         self.home = self.dir / "home"
         self.home.mkdir(parents=True)
         _, env = cli.suite_invocation(base.python, [], base.pythonpath())
-        env.update(HOME=str(self.home), PYTHONDONTWRITEBYTECODE="1", KIMI_FORK_BASE=str(base.overlay_dir))
+        env.update(HOME=str(self.home), PYTHONDONTWRITEBYTECODE="1", KIMI_FORK_BASE=str(base.overlay_dir),
+                   KIMI_FORK_SHARED_DATABASE=os.environ.get("KIMI_FORK_SHARED_DATABASE", "1"))  # 0: each child seeds its own
         self.server = forkserver.ForkRunner(base.python, env, builds.KIT_ROOT, self.dir)
         self.started = None
 
@@ -326,7 +351,8 @@ class _ForkSlot:
         log = out_dir / f"{build.name}.log"
         try:
             answer = self.server.run(list(plan.reload), cmd[3:], log, FORK_TIMEOUT_SECONDS,
-                                     overlay=str(build.overlay_dir), env=env, cwd=str(builds.KIT_ROOT))
+                                     overlay=str(build.overlay_dir), env=env, cwd=str(builds.KIT_ROOT),
+                                     shared_database=plan.shared_database)
         except forkserver.RunnerError as e:
             self.server.stop()
             self.start()
