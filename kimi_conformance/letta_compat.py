@@ -430,6 +430,27 @@ def stored_provider_url(provider_class, base_url: str) -> str:
     return default_base_url(provider_class) or base_url
 
 
+def sync_stored_key_lookup_unavailable(server, actor, name: str, key: str) -> str | None:
+    """Why Letta's own synchronous lookup of a stored provider's key (``get_override_key``,
+    what ``LLMClientBase.get_byok_overrides`` calls on the sync ``request`` path) cannot give
+    ``key`` for the stored provider ``name`` on this Letta line; None when it does.
+
+    Letta's code, not the build's Kimi code: 0.12 has ``get_override_key`` without the
+    synchronous ``list_providers`` it calls; 0.16's calls ``db_registry.get_session``, which
+    its database registry lacks.
+    """
+    lookup = getattr(server.provider_manager, "get_override_key", None)
+    what = "Letta's own synchronous stored-provider key lookup (ProviderManager.get_override_key)"
+    if lookup is None:
+        return f"{what} is missing"
+    try:
+        found = lookup(name, actor=actor)
+    except Exception as e:  # noqa: BLE001 - Letta's own lookup failing is the answer
+        first_line = (str(e).splitlines() or [""])[0][:120]
+        return f"{what} raises {type(e).__name__}" + (f": {first_line}" if first_line else "")
+    return None if found == key else f"{what} does not return the stored key"
+
+
 async def delete_stored_provider(server, actor, provider_id) -> None:
     await server.provider_manager.delete_provider_by_id_async(provider_id, actor=actor)
 

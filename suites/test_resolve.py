@@ -171,15 +171,20 @@ async def test_stored_kimi_provider_is_listed_beside_the_environment_one(kimi, k
 
 
 @pytest.mark.behavior("ROUTE-KEY")
-async def test_a_stored_providers_model_is_called_with_its_own_key(kimi, kimi_env, kimi_server, stored_kimi_provider, moonshot, base_url):
+@pytest.mark.parametrize("sync", [False, True], ids=["request_async", "request"])
+async def test_a_stored_providers_model_is_called_with_its_own_key(kimi, kimi_env, kimi_server, stored_kimi_provider, moonshot, base_url, sync):
     """A model of a user's stored Kimi provider reaches Moonshot with that provider's key, not the deployment's (nor the OpenAI key).
 
     Judged on the chat request sent through the agent loop's path (the factory on the
-    config's endpoint type, then the client's request), where a stored provider works
-    (RESOLVE-BYOK) and its handle resolves to its own config.
+    config's endpoint type, then the client's `request_async`; or its `request`, which
+    Letta's legacy agent and summarizer call through `send_llm_request`), where a stored
+    provider works (RESOLVE-BYOK) and its handle resolves to its own config. The `request`
+    case is not applicable on a Letta line whose own synchronous stored-provider lookup
+    (`get_byok_overrides`) cannot run.
     If this fails: for a config whose `provider_category` is `byok`, the client must take
-    the key from the stored provider (`get_byok_overrides_async`) before the settings or
-    `KIMI_API_KEY`; otherwise a user's requests are billed to the deployment's key.
+    the key from the stored provider (`get_byok_overrides_async`; `get_byok_overrides` on
+    the sync path) before the settings or `KIMI_API_KEY`; otherwise a user's requests are
+    billed to the deployment's key.
     """
     server, actor = kimi_server.server, kimi_server.actor
     stored = [p for p in await call(server.get_enabled_providers_async, actor) if p.name == stored_kimi_provider]
@@ -194,13 +199,15 @@ async def test_a_stored_providers_model_is_called_with_its_own_key(kimi, kimi_en
     if config.provider_category != kimi.provider_category_byok or config.provider_name != stored_kimi_provider:
         pytest.skip(f"precondition not met: {handle} resolved to a config of {config.provider_name!r} "
                     f"({config.provider_category}), not of the stored provider (judged by LIST-FIELDS)")
+    if sync and (why := letta_compat.sync_stored_key_lookup_unavailable(server, actor, stored_kimi_provider, OTHER_KIMI_KEY)):
+        pytest.skip(f"not applicable on this Letta line: {why}")
     kimi_env.openai_key(OPENAI_KEY)
     url = letta_compat.stored_provider_url(kimi.provider_class, base_url)  # before 0.11: the class's default URL
     moonshot.serve("chat/tool-calls", url)
     moonshot.requests.clear()
     client = await call(kimi.client_factory, provider_type=config.model_endpoint_type, actor=actor)
     try:
-        await chat_step(client, config, text=QUESTION)
+        await chat_step(client, config, text=QUESTION, sync=sync)
     except Exception:  # noqa: BLE001 - what reached Moonshot is the verdict, below
         pass
     sent = moonshot.to(f"{url}/chat/completions", "POST")
