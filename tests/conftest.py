@@ -35,16 +35,19 @@ class MatrixRun:
     """The verdict matrix, run once per session (every build, two at a time, fork runner), then a
     sample of it (one build per kind of change, ``matrix.compare_sample``) under the subprocess runner."""
 
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, show=print):
         from kimi_conformance import builds, matrix
 
         self.out_dir = out_dir
         names = sorted(builds.all_builds())
         start = time.perf_counter()
-        self.cells = {c.build: c for c in matrix.run_matrix(names, jobs=2, out_dir=out_dir, runner="fork")}
+        self.cells = {c.build: c for c in matrix.run_matrix(names, jobs=2, out_dir=out_dir, runner="fork",
+                                                            progress=lambda c, k, n: show(f"matrix {matrix.format_progress(c, k, n)}"))}
         self.score = matrix.score(list(self.cells.values()), time.perf_counter() - start)
         self.sample = matrix.compare_sample(names)
-        self.subprocess_cells = {c.build: c for c in matrix.run_matrix(self.sample, jobs=2, out_dir=out_dir / "subprocess", runner="subprocess")}
+        self.subprocess_cells = {c.build: c for c in matrix.run_matrix(
+            self.sample, jobs=2, out_dir=out_dir / "subprocess", runner="subprocess",
+            progress=lambda c, k, n: show(f"matrix, runner comparison {matrix.format_progress(c, k, n)}"))}
         self.runner_differences = matrix.runner_differences(list(self.cells.values()), list(self.subprocess_cells.values()))
         self.score["runner_differences"] = self.runner_differences
         (out_dir / "score.json").write_text(json.dumps(self.score, indent=2))
@@ -56,11 +59,24 @@ _MATRIX: list[MatrixRun] = []
 
 
 @pytest.fixture(scope="session")
-def verdict_matrix() -> MatrixRun:
+def verdict_matrix(request) -> MatrixRun:
     """Every build's verdict (reports, logs and score.json under reports/matrix/)."""
     if not _MATRIX:
-        _MATRIX.append(MatrixRun(KIT_ROOT / "reports" / "matrix"))
+        _MATRIX.append(MatrixRun(KIT_ROOT / "reports" / "matrix", show=_terminal_line(request.config)))
     return _MATRIX[0]
+
+
+def _terminal_line(config):
+    """A writer of one progress line to the user's terminal, past pytest's capture, from the
+    matrix's threads; under xdist the worker's stderr is the controller's terminal."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+
+    def show(line: str) -> None:
+        with capman.global_and_fixture_disabled():
+            sys.stderr.write(f"{line}\n")
+            sys.stderr.flush()
+
+    return show
 
 
 def pytest_collection_modifyitems(items):
