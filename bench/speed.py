@@ -101,7 +101,7 @@ def bench_matrix(names: list[str], jobs: int, repeat: int) -> dict:
             folder = out / f"matrix-{runner}"
             start, used = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
             subprocess.run([sys.executable, "-m", "kimi_conformance", "matrix", "--runner", runner, "--jobs", str(jobs),
-                            "--out", str(folder), *names], cwd=ROOT, stdout=subprocess.DEVNULL)
+                            "--out", str(folder), *names], cwd=ROOT)  # its [k/N] lines are the progress
             walls[runner].append(time.perf_counter() - start)
             now = resource.getrusage(resource.RUSAGE_CHILDREN)  # the matrix and every process it waited for
             cpus[runner].append(now.ru_utime - used.ru_utime + now.ru_stime - used.ru_stime)
