@@ -119,7 +119,7 @@ def test_letta_url_uses_that_server_prints_the_standin_url_and_skips_the_flag(ru
     assert f"KIMI_BASE_URL=http://127.0.0.1:{port}/v1" in run.output, run.output[-4000:]
     assert "cannot restart that server with LETTA_DISABLE_KIMI_PROVIDER=1" in run.output, run.output[-4000:]
     assert {bid: run.behaviors[bid] for bid in REST_IDS} == {
-        "REST-MODELS": "pass", "REST-AGENT": "pass", "HANDLE-FORMAT": "pass", "ENABLE-FLAG": "not-applicable"}, run.output[-4000:]
+        "REST-MODELS": "pass", "REST-AGENT": "pass", "HANDLE-FORMAT": "pass", "ENABLE-FLAG": "not-applicable", "LIST-PREFIX": "pass"}, run.output[-4000:]
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:{port}", "ftp://127.0.0.1/letta"], ids=["unreachable", "not-http"])
