@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-INSTALLED_KIT = "kimi_conformance_kit"  # = builds.INSTALLED_KIT, the package `pip install <kit>` carries the tree in
+from kimi_conformance.builds import INSTALLED_KIT, KIT_ROOT
 # settings the suites cannot run without (the rest of [tool.pytest.ini_options] only saves time)
 NEEDED = ("asyncio_mode", "asyncio_default_fixture_loop_scope", "asyncio_default_test_loop_scope")
 
@@ -31,8 +31,6 @@ def apply(config: pytest.Config) -> None:
     """Give a ``--pyargs`` run of the installed tree the tree's NEEDED settings and warning filters."""
     if not names_the_installed_tree(config):
         return
-    from kimi_conformance.builds import KIT_ROOT
-
     pyproject = KIT_ROOT / "pyproject.toml"
     if config.inipath is not None and Path(config.inipath).resolve() == pyproject.resolve():
         return

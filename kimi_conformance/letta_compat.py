@@ -117,6 +117,18 @@ def prepare_database(home: Path, server_class) -> None:
         _bootstrap_default_org_and_user(server_class)
 
 
+def _postgres_only_unconfigured() -> bool:
+    """The build's database layer only speaks Postgres (0.16: ``letta.server.db`` with an async
+    session factory) and no Postgres is configured."""
+    from letta.settings import settings
+
+    try:
+        from letta.server import db
+    except ImportError:
+        return False
+    return hasattr(db, "async_session_factory") and not getattr(settings, "letta_pg_uri_no_default", None)
+
+
 def use_sqlite_if_postgres_only(home: Path) -> bool:
     """On a build whose database layer only speaks Postgres (0.16) and no Postgres is
     configured, point it at ``home/letta-kit.db`` with every table created; True if done.
@@ -124,13 +136,7 @@ def use_sqlite_if_postgres_only(home: Path) -> bool:
     Used in the test process (``prepare_database``) and in the ``letta server`` process
     the REST suite starts (``kimi_conformance.serve_letta``).
     """
-    from letta.settings import settings
-
-    try:
-        from letta.server import db
-    except ImportError:
-        db = None
-    if db is None or not hasattr(db, "async_session_factory") or getattr(settings, "letta_pg_uri_no_default", None):
+    if not _postgres_only_unconfigured():
         return False
     from letta.orm import Base
 
@@ -163,13 +169,7 @@ def make_shared_template(path: Path, server_class) -> bool:
 
 def _use_shared_template(home: Path, shared: Path) -> bool:
     """``prepare_database`` from a copy of ``shared`` (made by ``make_shared_template``) instead of making the template here."""
-    from letta.settings import settings
-
-    try:
-        from letta.server import db
-    except ImportError:
-        return False
-    if not hasattr(db, "async_session_factory") or getattr(settings, "letta_pg_uri_no_default", None):
+    if not _postgres_only_unconfigured():
         return False
     template = home / "letta-kit.db"
     shutil.copyfile(shared, template)
