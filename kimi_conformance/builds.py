@@ -231,6 +231,12 @@ def all_builds() -> dict[str, Build]:
 
 
 def get_build(name: str) -> Build:
+    """The build called ``name``; ``BuildError`` (naming the known ones) if there is none.
+    ``upstream-<v>`` and ``reference-<v>`` are made from builds.toml alone, without reading
+    the ~80 variant and defect files (every run of the reference build asks for one)."""
+    kind, _, version = name.partition("-")
+    if kind in ("upstream", "reference") and version in letta_versions():
+        return Build(name, version, kind)
     builds = all_builds()
     if name not in builds:
         known = [n for n in sorted(builds) if builds[n].kind in ("reference", "upstream")]

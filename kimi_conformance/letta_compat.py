@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import itertools
 import os
 import shutil
 from contextlib import contextmanager
@@ -106,10 +105,15 @@ def prepare_database(home: Path, server_class) -> None:
     it (``_seed_template``): the template each started server gets a copy of. Builds that manage SQLite themselves (0.11) create their tables on the first
     synchronous session; the kit then creates the default organization and user
     through the managers (or, where those methods are missing, lets a full server
-    construction do it). Later servers of the run skip that work.
+    construction do it). Later servers of the run skip that work. Either way the process
+    constructs one server of the build here, before any test, with or without the shared template.
     """
     shared = os.environ.get(SHARED_TEMPLATE_VARIABLE)
     if shared and Path(shared).is_file() and _use_shared_template(home, Path(shared)):
+        # The process's first server object, as ``_seed_template`` makes it below: a build that
+        # decides something once per process (at its first construction) meets the same first
+        # server under the fork runner as in a process of its own.
+        asyncio.run(_construct_once(server_class))
         return
     if use_sqlite_if_postgres_only(home):
         asyncio.run(_seed_template(server_class))
@@ -178,24 +182,46 @@ def _use_shared_template(home: Path, shared: Path) -> bool:
     return True
 
 
-# The SQLite file the kit made for this process (0.16 without Postgres): its empty
-# template (every table, no row) and the copy the last started server uses.
+# The SQLite file the kit made for this process (0.16 without Postgres): its seeded
+# template and the copy the last started server uses (always ``STARTED_DATABASE`` beside it).
 _KIT_DATABASE: dict[str, Path] = {}
-_COPIES = itertools.count(1)
+# The pooled engine of the started server's copy (``fresh_database``), disposed at the next start
+# and by ``close_database``.
+_KIT_ENGINE: dict[str, Any] = {}
+STARTED_DATABASE = "letta-kit-started.db"
+# One connection per concurrent session, kept between sessions: opening an aiosqlite connection
+# (a thread and a file open) per session was ~40% of a 0.16 start-up on NullPool.
+POOL_SIZE = 8
 
 
-def _point_database_at(path: Path):
-    """Point 0.16's database layer (``letta.server.db``, read at each session) at SQLite ``path``."""
-    from sqlalchemy import event
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-    from sqlalchemy.pool import NullPool
+def _point_sessions_at(engine) -> None:
+    """Point 0.16's session factory (``letta.server.db``, read at each session) at ``engine``."""
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from letta.server import db
 
-    engine = create_async_engine(f"sqlite+aiosqlite:///{path}", poolclass=NullPool)
-    event.listen(engine.sync_engine, "connect", _no_sync_to_disk)
     db.async_session_factory = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, autocommit=False, autoflush=False)
     db.engine = engine
+
+
+def _point_database_at(path: Path, pooled: bool = False):
+    """Point 0.16's database layer at SQLite ``path``; returns the engine.
+
+    ``pooled``: keep up to ``POOL_SIZE`` connections open between sessions (any number more
+    while busy, ``max_overflow=-1``); the caller disposes the engine (``close_database``).
+    Otherwise each session opens and closes its own connection (``NullPool``).
+    """
+    from sqlalchemy import event
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
+
+    url = f"sqlite+aiosqlite:///{path}"
+    if pooled:
+        engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=POOL_SIZE, max_overflow=-1)
+    else:
+        engine = create_async_engine(url, poolclass=NullPool)
+    event.listen(engine.sync_engine, "connect", _no_sync_to_disk)
+    _point_sessions_at(engine)
     return engine
 
 
@@ -206,25 +232,38 @@ def _no_sync_to_disk(connection, _record) -> None:
     cursor.close()
 
 
-def fresh_database() -> bool:
+async def close_database() -> None:
+    """Close the started server's pooled connections (``fresh_database``), if any. Idempotent."""
+    engine = _KIT_ENGINE.pop("current", None)
+    if engine is not None:
+        await engine.dispose()
+
+
+async def fresh_database() -> bool:
     """Give the next server a database of its own where the kit made the build's (0.16 on SQLite): a copy
-    of the empty template, the previous copy removed; True if done.
+    of the seeded template at ``STARTED_DATABASE``, replacing the previous server's; True if done.
 
     A started 0.16 server persists its base providers and their models, and a later start
     keeps a persisted provider as it is (``sync_base_providers`` never updates one), as a
     real restart with another ``KIMI_BASE_URL`` would: each test judges a fresh deployment.
+    The previous server's connections are closed first (its engine disposed).
     """
     template = _KIT_DATABASE.get("template")
     if template is None:
         return False
-    previous = _KIT_DATABASE["current"]
-    copy = template.with_name(f"letta-kit-{next(_COPIES)}.db")
-    shutil.copyfile(template, copy)
-    _point_database_at(copy)
-    _KIT_DATABASE["current"] = copy
-    if previous != template:  # NullPool: no connection outlives its session
-        previous.unlink(missing_ok=True)
+    await close_database()
+    started = template.with_name(STARTED_DATABASE)
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(f"{started}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(template, started)
+    _KIT_ENGINE["current"] = _point_database_at(started, pooled=True)
+    _KIT_DATABASE["current"] = started
     return True
+
+
+async def _construct_once(server_class) -> None:
+    """One server object of the build, constructed inside an event loop as ``_seed_template`` does."""
+    construct_server(server_class)
 
 
 async def _seed_template(server_class) -> None:
@@ -285,7 +324,7 @@ async def start_server(server_class):
     enable providers there too. Older builds start in their constructor. On the kit's
     SQLite database each start gets a fresh one (``fresh_database``).
     """
-    seeded = fresh_database()
+    seeded = await fresh_database()
     server = construct_server(server_class)
     if hasattr(server, "init_async"):
         with _base_tools_kept(server, seeded):

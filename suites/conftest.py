@@ -6,6 +6,7 @@ settings objects, HOME) is changed through monkeypatch and restored after the te
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from pathlib import Path
@@ -210,10 +211,12 @@ def make_provider(kimi):
 
 
 @pytest.fixture(scope="session")
-def letta_database(kimi, kit_home) -> Path:
-    """The per-process database of the build (SQLite under this process's private HOME)."""
+def letta_database(kimi, kit_home):
+    """The per-process database of the build (SQLite under this process's private HOME); its
+    pooled connections are closed at the session's end."""
     letta_compat.prepare_database(kit_home, kimi.server_class)
-    return kit_home
+    yield kit_home
+    asyncio.run(letta_compat.close_database())
 
 
 @pytest.fixture
