@@ -61,6 +61,10 @@ from pathlib import Path
 SHARED_TEMPLATE_VARIABLE = "KIMI_SHARED_DATABASE_TEMPLATE"  # letta_compat.SHARED_TEMPLATE_VARIABLE (standard library only here)
 EXIT_FALLBACK = 97  # the child refused the build: rerun it in a fresh interpreter
 SERVER_START_SECONDS = 300.0
+# The server's level: "reload" (default: the parent imported Letta from the base overlay; a child
+# redirects and reloads) or "import" (the parent imported everything but Letta; a child imports
+# Letta from the build's own tree). Set in the server's environment.
+LEVEL_VARIABLE = "KIMI_FORK_LEVEL"
 PRELOAD = (
     "pytest",
     "letta.server.server",
@@ -146,6 +150,9 @@ class ForkRunner:
             self.proc = subprocess.Popen([str(self.python), "-m", "kimi_conformance.forkserver"], cwd=self.cwd, env=self.env,
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
         hello = self._line(time.monotonic() + SERVER_START_SECONDS)
+        if not hello.get("ready"):
+            self.stop()
+            raise RunnerError(f"{hello.get('error', 'the fork server is not ready')}; log: {self.server_log}")
         return float(hello["seconds"])
 
     def run(self, reload: list[str], args: list[str], log: Path, timeout: float, **request) -> dict:
@@ -376,7 +383,77 @@ def make_database_template(home: Path) -> Path | None:
     return path if os.waitstatus_to_exitcode(status) == 0 and path.is_file() else None
 
 
-def _child(request: dict, home: Path, template: Path | None = None) -> None:
+def _is_letta(name: str) -> bool:
+    return name == "letta" or name.startswith("letta.")
+
+
+def _under_path(module: object, roots: list[str]) -> bool:
+    file = getattr(module, "__file__", None)
+    return isinstance(file, str) and any(file == r or file.startswith(r + os.sep) for r in roots)
+
+
+def probe_modules(overlay: str) -> list[str]:
+    """The modules (names, in import order) a full ``preload()`` with ``overlay`` first on sys.path loads,
+    Letta's own (``letta``, ``letta.*``) and any whose file is under ``overlay`` left out.
+
+    Found in a forked child, so that this process imports no Letta module; the child writes
+    one JSON list to a pipe. Raises RuntimeError when the child fails."""
+    read_end, write_end = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(read_end)
+            if overlay:
+                sys.path.insert(0, overlay)
+                importlib.invalidate_caches()
+            preload()
+            roots = [overlay] if overlay else []
+            names = [n for n, m in list(sys.modules.items()) if not _is_letta(n) and not _under_path(m, roots)]
+            with os.fdopen(write_end, "w") as pipe:
+                json.dump(names, pipe)
+            code = 0
+        except BaseException:  # noqa: BLE001 - the parent reports that the probe failed
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"the probe child failed (exit {os.waitstatus_to_exitcode(status)}; its traceback is above)")
+    return json.loads(data)
+
+
+def preload_without_letta(overlay: str) -> list[str]:
+    """The "import" level's parent: import what ``probe_modules`` found (each on its own; one that
+    fails is left to the child). Returns the ``letta`` modules that crept in (the server cannot serve then)."""
+    for name in probe_modules(overlay):
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except BaseException:  # noqa: BLE001 - a module that only imports inside Letta's import: the child imports it
+            pass
+    return sorted(n for n in sys.modules if _is_letta(n))
+
+
+def _front_of_path(env: dict) -> None:
+    """Put the ``PYTHONPATH`` entries of a run's environment first on sys.path (the build's overlay, the kit)."""
+    entries = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[:0] = entries
+    importlib.invalidate_caches()
+
+
+def _child(request: dict, home: Path, template: Path | None = None, level: str = "reload") -> None:
+    """A forked child: run ``request``'s pytest; ``level`` "reload" points the parent's Letta at the
+    build's tree and reloads the changed modules; "import" (a parent without Letta) puts the run's
+    PYTHONPATH first so that Letta is imported from the build's tree."""
     code = 3
     try:
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -386,9 +463,9 @@ def _child(request: dict, home: Path, template: Path | None = None) -> None:
         os.dup2(devnull, 0)
         sys.stdin = open(os.devnull)  # noqa: SIM115 - the child never returns
         fresh_database(home)
-        if request.get("overlay"):
+        if request.get("overlay") and level == "reload":
             redirect(Path(os.environ["KIMI_FORK_BASE"]), Path(request["overlay"]))
-        reload = list(request.get("reload", []))
+        reload = list(request.get("reload", [])) if level == "reload" else []
         refuse = request.get("refuse_unsafe", True)
         unsafe = unsafe_subclasses(reload) if refuse else []
         if not unsafe:
@@ -415,6 +492,8 @@ def _child(request: dict, home: Path, template: Path | None = None) -> None:
             os.environ[SHARED_TEMPLATE_VARIABLE] = str(template)
         if request.get("cwd"):
             os.chdir(request["cwd"])
+        if level == "import":
+            _front_of_path(os.environ)
         import pytest
 
         code = int(pytest.main(list(request["args"])))
@@ -426,7 +505,7 @@ def _child(request: dict, home: Path, template: Path | None = None) -> None:
         os._exit(code)
 
 
-def run_one(request: dict, home: Path, template: Path | None = None) -> dict:
+def run_one(request: dict, home: Path, template: Path | None = None, level: str = "reload") -> dict:
     """Fork a child for ``request``; wait at most ``timeout`` seconds for it."""
     sys.stdout.flush()
     sys.stderr.flush()
@@ -434,7 +513,7 @@ def run_one(request: dict, home: Path, template: Path | None = None) -> dict:
     start = time.perf_counter()
     pid = os.fork()
     if pid == 0:
-        _child(request, home, template)
+        _child(request, home, template, level)
     pidfd = os.pidfd_open(pid)
     try:
         ready, _, _ = select.select([pidfd], [], [], float(request["timeout"]))
@@ -461,8 +540,20 @@ def main() -> int:
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     start = time.perf_counter()
-    preload()
-    template = make_database_template(home) if os.environ.get("KIMI_FORK_SHARED_DATABASE") == "1" else None
+    level = os.environ.get(LEVEL_VARIABLE, "reload")
+    template = None
+    if level == "import":
+        try:
+            crept = preload_without_letta(os.environ.get("KIMI_FORK_BASE", ""))
+        except RuntimeError as e:
+            crept = [str(e)]
+        if crept:
+            out.write(json.dumps({"ready": False, "error": f"cannot serve the import level: letta module(s) in the parent: {', '.join(crept[:5])}"}) + "\n")
+            out.flush()
+            return 5
+    else:
+        preload()
+        template = make_database_template(home) if os.environ.get("KIMI_FORK_SHARED_DATABASE") == "1" else None
     # What the parent imported is never garbage: the children's collections skip it (and
     # do not write to its pages, which stay shared with the parent).
     gc.collect()
@@ -473,7 +564,7 @@ def main() -> int:
     for line in sys.stdin:
         if not line.strip():
             continue
-        out.write(json.dumps(run_one(json.loads(line), home, template)) + "\n")
+        out.write(json.dumps(run_one(json.loads(line), home, template, level)) + "\n")
         out.flush()
     return 0
 

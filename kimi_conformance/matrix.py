@@ -173,6 +173,9 @@ def run_cell(build: builds.Build, out_dir: Path, pytest_args: list[str], note: s
 # or a package's __init__.py, runs in a fresh interpreter.
 IMPORT_TIME_MODULES = {"letta/__init__.py", "letta/settings.py", "letta/constants.py", "letta/config.py", "letta/schemas/enums.py"}
 FORK_TIMEOUT_SECONDS = 900.0
+IMPORT = "fork-import"  # the runner of builds that a child of an "import"-level fork server runs
+IMPORT_SERVER_WORTH = 2  # builds of a Letta version that need the import level for a server of it to start
+RUNNER_NAMES = ("fork", IMPORT, "subprocess")
 
 
 # What makes the kit's seeded database (0.16 on SQLite: ``letta_compat.prepare_database``): the
@@ -198,7 +201,8 @@ def shares_database(reload: tuple[str, ...] | list[str]) -> bool:
 
 @dataclass(frozen=True)
 class Plan:
-    """How a build is run: ``fork`` (reloading ``reload`` over ``base``) or ``subprocess`` (``why``);
+    """How a build is run: ``fork`` (reloading ``reload`` over ``base``), ``fork-import`` (Letta imported
+    fresh in a child of ``base``'s version's import-level server; ``why`` it cannot reload) or ``subprocess`` (``why``);
     ``shared_database``: the fork child starts from its server's seeded database (``shares_database``)."""
 
     runner: str
@@ -296,16 +300,22 @@ def fork_plan(build: builds.Build, base_files: dict | None = None) -> Plan:
       ``IMPORT_TIME_MODULES`` (subprocess: their values are copied at import);
     - otherwise fork, reloading the changed modules in import order. The child may
       still refuse (``kimi_conformance.forkserver``): then subprocess.
+
+    The builds of the first three kinds get ``fork-import`` (``IMPORT``): a fork server of the
+    "import" level (no Letta module in its parent) runs them, each child importing Letta from
+    the build's own tree (the installed Letta for an upstream build); ``_run_forked`` falls
+    back to subprocess where a version has fewer than ``IMPORT_SERVER_WORTH`` of them.
     """
     base = base_build(build)
     if not build.has_overlay:
-        return Plan("subprocess", "no overlay (Letta as released)")
+        return Plan(IMPORT, "no overlay (Letta as released)", base=base)
     if build.name == base:
         return Plan("fork", base=base, shared_database=True)
     if not (build.overlay_dir / "letta").is_dir():
         return Plan("subprocess", "its overlay could not be made")
     changed, added, removed = tree_changes(builds.get_build(base).overlay_dir, build.overlay_dir, base_files)
-    return plan_changes(base, build.overlay_dir, changed, added, removed)
+    plan = plan_changes(base, build.overlay_dir, changed, added, removed)
+    return plan if plan.runner == "fork" else Plan(IMPORT, plan.why, base=base)
 
 
 def plan_changes(base: str, overlay: Path, changed: list[str], added: list[str], removed: list[str]) -> Plan:
@@ -322,16 +332,20 @@ def plan_changes(base: str, overlay: Path, changed: list[str], added: list[str],
 
 
 class _ForkSlot:
-    """One fork server of a Letta version (its own HOME and work folder) and the builds it runs one at a time."""
+    """One fork server of a Letta version (its own HOME and work folder) and the builds it runs one at a time;
+    ``level`` "fork" (Letta imported from the base overlay) or ``IMPORT`` (no Letta in the server: its
+    PYTHONPATH holds no overlay; the base overlay only tells its probe what Letta imports)."""
 
-    def __init__(self, base: builds.Build, root: Path, index: int):
-        self.version = base.version
-        self.dir = root / f"{base.name}-{index}"
+    def __init__(self, base: builds.Build, root: Path, index: int, level: str = "fork"):
+        self.version, self.level = base.version, level
+        self.dir = root / f"{base.name}-{level}-{index}"
         self.home = self.dir / "home"
         self.home.mkdir(parents=True)
-        _, env = cli.suite_invocation(base.python, [], base.pythonpath())
+        _, env = cli.suite_invocation(base.python, [], base.pythonpath() if level == "fork" else [])
         env.update(HOME=str(self.home), PYTHONDONTWRITEBYTECODE="1", KIMI_FORK_BASE=str(base.overlay_dir),
                    KIMI_FORK_SHARED_DATABASE=os.environ.get("KIMI_FORK_SHARED_DATABASE", "1"))  # 0: each child seeds its own
+        if level == IMPORT:
+            env.update({forkserver.LEVEL_VARIABLE: "import", "KIMI_FORK_SHARED_DATABASE": "0"})
         self.server = forkserver.ForkRunner(base.python, env, builds.KIT_ROOT, self.dir)
         self.started = None
 
@@ -359,7 +373,7 @@ class _ForkSlot:
             return run_cell(build, out_dir, pytest_args, f"fork server failed: {e}")
         if answer.get("fallback"):
             return run_cell(build, out_dir, pytest_args, f"refused by the fork child: {answer['fallback']}")
-        cell.runner = "fork"
+        cell.runner = self.level
         cell.seconds = float(answer["seconds"])
         cell.exit_code = answer["exit"]
         if cell.exit_code is None:
@@ -377,16 +391,20 @@ SERVER_WORTH = 4  # builds left of a Letta version for which a second fork serve
 def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, out_dir: Path,
                 pytest_args: list[str], done) -> None:
     """``jobs`` workers, each with at most one fork server at a time: a worker keeps to its server's
-    Letta version while it has builds, then starts a server for the version with the most builds
+    Letta version and level (``fork`` or ``IMPORT``; an import-level server only for a version with at
+    least ``IMPORT_SERVER_WORTH`` such builds) while it has builds, then starts a server for the version with the most builds
     left per server (a version's first, or another when ``SERVER_WORTH`` builds are left), and
     runs the subprocess builds when no fork work is left. Each server runs one child at a time."""
-    queues: dict[str, list[builds.Build]] = {}
-    bases: dict[str, str] = {}
-    others = [b for b in targets if plans[b.name].runner != "fork"]
+    queues: dict[tuple[str, str], list[builds.Build]] = {}  # (version, level) -> its builds
+    bases: dict[tuple[str, str], str] = {}
     for b in targets:
-        if plans[b.name].runner == "fork":
-            queues.setdefault(b.version, []).append(b)
-            bases[b.version] = plans[b.name].base
+        if plans[b.name].runner in ("fork", IMPORT):
+            key = (b.version, plans[b.name].runner)
+            queues.setdefault(key, []).append(b)
+            bases[key] = plans[b.name].base
+    others = [b for b in targets if plans[b.name].runner == "subprocess"]
+    for key in [k for k, q in queues.items() if k[1] == IMPORT and len(q) < IMPORT_SERVER_WORTH]:
+        others += queues.pop(key)  # one build: a server of its own would cost what a fresh interpreter does
     servers = dict.fromkeys(queues, 0)
     lock = threading.Lock()
     root = Path(tempfile.mkdtemp(prefix="kimi-matrix-fork-"))
@@ -394,8 +412,8 @@ def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, 
 
     def next_job(slot: _ForkSlot | None) -> tuple[str, object]:
         with lock:
-            if slot is not None and queues.get(slot.version):
-                return "fork", queues[slot.version].pop(0)
+            if slot is not None and queues.get((slot.version, slot.level)):
+                return "fork", queues[(slot.version, slot.level)].pop(0)
             worth = [v for v, q in queues.items() if q and (servers[v] == 0 or len(q) >= SERVER_WORTH)]
             if worth:
                 version = max(worth, key=lambda v: len(queues[v]) / (servers[v] + 1))
@@ -415,7 +433,7 @@ def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, 
                 if kind == "start":
                     if slot is not None:
                         slot.stop()
-                    slot = _ForkSlot(builds.get_build(bases[what]), root, next(started))
+                    slot = _ForkSlot(builds.get_build(bases[what]), root, next(started), level=what[1])
                     slot.start()
                 elif kind == "fork":
                     done(slot.run(what, plans[what.name], out_dir, pytest_args))
@@ -507,9 +525,7 @@ def compare_sample(names: list[str]) -> list[str]:
     chosen: dict[tuple, str] = {}
     for b in sorted(targets, key=lambda b: b.name):
         plan = plans[b.name]
-        if not b.has_overlay:
-            continue
-        key = (b.version, plan.runner, plan.reload if plan.runner == "fork" else "")
+        key = (b.version, plan.runner, plan.reload if plan.runner == "fork" else b.has_overlay)
         chosen.setdefault(key, b.name)
     return sorted(chosen.values())
 
@@ -536,7 +552,7 @@ def score(cells: list[Cell], seconds: float | None = None) -> dict:
         "errors": {c.build: c.error for c in cells if c.error},
         "all_ok": all(c.ok for c in cells),
         "seconds": round(seconds, 1) if seconds is not None else None,
-        "runners": {name: sorted(c.build for c in cells if c.runner == name) for name in ("fork", "subprocess")},
+        "runners": {name: sorted(c.build for c in cells if c.runner == name) for name in RUNNER_NAMES},
         "cells": [{**asdict(c), "ok": c.ok, "problem": c.problem()} for c in cells],
     }
 
@@ -557,7 +573,7 @@ def format_progress(cell: Cell, k: int, n: int) -> str:
 def format_table(cells: list[Cell]) -> list[str]:
     """The final table: every build's line in name order, then the builds and seconds per runner."""
     lines = [format_cell(c) for c in sorted(cells, key=lambda c: c.build)]
-    for name in ("fork", "subprocess"):
+    for name in RUNNER_NAMES:
         ran = [c for c in cells if c.runner == name]
         if ran:
             lines.append(f"{name} runner: {len(ran)} build(s), {sum(c.seconds for c in ran):.0f} s of build time")

@@ -76,8 +76,10 @@ def test_the_sample_holds_each_kind_of_edit_and_a_moved_module(verdict_matrix):
     """The compared sample reloads the provider, the client and the server, and holds a build that moves a module."""
     reloaded = {m for name in verdict_matrix.sample for m in matrix.fork_plan(builds.get_build(name)).reload}
     assert {"letta.schemas.providers.kimi", "letta.llm_api.kimi_client", "letta.server.server"} <= reloaded
-    # a build that adds or moves a module (moved-provider, the layout zoo) falls back to the subprocess runner
-    assert any(builds.get_build(n).has_overlay and matrix.fork_plan(builds.get_build(n)).runner == "subprocess" for n in verdict_matrix.sample)
+    # a build that adds or moves a module (moved-provider, the layout zoo) cannot reload: a child of an
+    # import-level server (no Letta in its parent) imports it fresh; so does an upstream build
+    import_level = [builds.get_build(n) for n in verdict_matrix.sample if matrix.fork_plan(builds.get_build(n)).runner == matrix.IMPORT]
+    assert any(b.has_overlay for b in import_level) and any(not b.has_overlay for b in import_level)
 
 
 def test_the_fork_servers_ran_every_build_the_rule_gave_them(verdict_matrix):
@@ -131,10 +133,17 @@ def test_fork_plan_sends_only_reloadable_changes_to_the_fork_server(tmp_path, ch
         assert sorted(plan.reload) == sorted(matrix.module_name(p) for p in changed)
 
 
-def test_an_upstream_build_runs_in_a_fresh_interpreter():
-    """Letta as released differs from the reference in the enum, settings and exports: never reloaded."""
+def test_an_upstream_build_imports_letta_fresh():
+    """Letta as released differs from the reference in the enum, settings and exports: never reloaded,
+    imported fresh (the installed Letta) in a child of an import-level fork server."""
     plan = matrix.fork_plan(builds.get_build("upstream-0.11.7"))
-    assert plan.runner == "subprocess" and "no overlay" in plan.why
+    assert plan.runner == matrix.IMPORT and "no overlay" in plan.why and plan.base == "reference-0.11.7"
+
+
+def test_a_build_that_cannot_reload_goes_to_the_import_level():
+    """fork_plan keeps plan_changes' reason and gives the build to the import level."""
+    plan = matrix.fork_plan(builds.get_build("moved-provider-0.16.8"))
+    assert plan.runner == matrix.IMPORT and "adds/removes" in plan.why
 
 
 def test_changed_modules_reload_after_the_changed_modules_they_import(tmp_path):
