@@ -15,7 +15,8 @@ per stdin line with one JSON line on stdout:
      "reload_failed_exit": 99,                   # optional: exit code when a reload raises
      "refuse_unsafe": true,                      # optional (default true): refuse what rebinding cannot fix
      "shared_database": true}                    # optional: start from the parent's seeded database template
-    -> {"exit": 0, "seconds": 4.2, "fallback": null}    (exit is null after a timeout)
+    -> {"exit": 0, "seconds": 4.2, "fallback": null, "cpu": 3.9}
+       (exit is null after a timeout; cpu: the child's user + system CPU seconds)
 
 Each request forks a child of the pristine parent; the parent never runs a test, so
 one run cannot leak into the next. The child
@@ -440,7 +441,7 @@ def run_one(request: dict, home: Path, template: Path | None = None) -> dict:
         ready, _, _ = select.select([pidfd], [], [], float(request["timeout"]))
         if not ready:
             os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
+        _, status, usage = os.wait4(pid, 0)
     finally:
         os.close(pidfd)
     seconds = time.perf_counter() - start
@@ -450,7 +451,7 @@ def run_one(request: dict, home: Path, template: Path | None = None) -> dict:
         marker = Path(request["log"] + ".fallback")
         fallback = marker.read_text() if marker.exists() else "the child refused the build"
         marker.unlink(missing_ok=True)
-    return {"exit": code, "seconds": round(seconds, 3), "fallback": fallback}
+    return {"exit": code, "seconds": round(seconds, 3), "fallback": fallback, "cpu": round(usage.ru_utime + usage.ru_stime, 3)}
 
 
 def main() -> int:
