@@ -78,7 +78,14 @@ PRELOAD = (
 )
 # Imported lazily during a run (the OpenAI SDK's client resources): imported once here
 # where they exist. Third-party code only: a build's own modules are never preloaded here.
-PRELOAD_IF_PRESENT = ("openai.resources.chat", "openai.resources.models", "openai.resources.completions", "openai.resources.embeddings")
+PRELOAD_IF_PRESENT = ("openai.resources.chat", "openai.resources.models", "openai.resources.completions", "openai.resources.embeddings",
+                      # pytest's built-in plugins, the SQLite drivers Letta's engine loads, anyio's
+                      # asyncio backend, ... (found by comparing sys.modules before and after a child's run)
+                      "_pytest.faulthandler", "_pytest.helpconfig", "_pytest.junitxml", "_pytest.pastebin", "_pytest.setuponly",
+                      "_pytest.setupplan", "_pytest.skipping", "_pytest.stepwise", "_pytest.threadexception", "_pytest.tracemalloc",
+                      "_pytest.unittest", "_pytest.unraisableexception", "faulthandler", "http.server", "aiosqlite",
+                      "sqlalchemy.dialects.sqlite", "sqlalchemy.dialects.sqlite.aiosqlite", "sqlalchemy.dialects.sqlite.pysqlite",
+                      "anyio._backends._asyncio", "xdist.newhooks")
 
 
 class RunnerError(RuntimeError):
@@ -217,6 +224,11 @@ def preload() -> None:
                 entry.load()
             except Exception:  # noqa: BLE001 - a plugin that does not load is pytest's to report, in the child
                 pass
+    from kimi_conformance import fork_warm
+
+    imported = fork_warm.warm_all()
+    if imported:  # a warm-up that reaches into the build's own modules is the kit's bug: say so in the server's log
+        print(f"fork_warm imported build modules (it must not): {', '.join(imported)}", file=sys.stderr)
 
 
 def _defined_in(module_name: str) -> dict[str, object]:
