@@ -29,4 +29,4 @@ def scratch_root(candidate: str = MEMORY_DIR, min_free: int = MIN_FREE_BYTES) ->
 
 def make_dir(prefix: str) -> str:
     """A new private folder (``tempfile.mkdtemp``) under ``scratch_root()``, or the default temp folder."""
-    return tempfile.mkdtemp(prefix=prefix, dir=scratch_root())
+    return tempfile.mkdtemp(prefix=prefix, dir=scratch_root(MEMORY_DIR, MIN_FREE_BYTES))
