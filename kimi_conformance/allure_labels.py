@@ -31,18 +31,28 @@ def description(item: pytest.Item, behavior: Behavior) -> str:
     return f"{doc}\n\n{promise}" if doc else promise
 
 
-def behavior_marks(item: pytest.Item, behavior: Behavior) -> list:
-    """allure-pytest's marks for one test (its decorators return pytest marks)."""
+def behavior_labels(behavior: Behavior) -> tuple[list, list]:
+    """allure-pytest's marks of a behaviour that no test changes: (those before the description, those after it).
+
+    The same for every test of the behaviour (the guide and contract links read CONTRACT.md):
+    ``AllureLabels`` makes them once per behaviour and run.
+    """
     import allure
 
-    marks = [
-        allure.feature(behavior.group),
-        allure.story(behavior.id),
-        allure.severity(SEVERITY[behavior.level]),
-        allure.description(description(item, behavior)),
-        *(allure.link(url, name=name) for name, url in guide_links.links(behavior.guide)),
-        allure.link(guide_links.contract_link(behavior.id)[1], name=guide_links.contract_link(behavior.id)[0]),
-    ]
+    before = [allure.feature(behavior.group), allure.story(behavior.id), allure.severity(SEVERITY[behavior.level])]
+    contract_name, contract_url = guide_links.contract_link(behavior.id)
+    after = [*(allure.link(url, name=name) for name, url in guide_links.links(behavior.guide)),
+             allure.link(contract_url, name=contract_name)]
+    return before, after
+
+
+def behavior_marks(item: pytest.Item, behavior: Behavior, labels: tuple[list, list] | None = None) -> list:
+    """allure-pytest's marks for one test (its decorators return pytest marks); ``labels``: the
+    behaviour's ``behavior_labels`` when already made."""
+    import allure
+
+    before, after = labels if labels is not None else behavior_labels(behavior)
+    marks = [*before, allure.description(description(item, behavior)), *after]
     return [m for m in marks if isinstance(m, pytest.MarkDecorator)]
 
 
@@ -55,10 +65,14 @@ class AllureLabels:
 
     @pytest.hookimpl(tryfirst=True)  # before allure-pytest selects tests by label (--allure-stories ...)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        labels: dict[str, tuple[list, list]] = {}  # behaviour ID -> behavior_labels (this collection's)
         for item in items:
             marks = [m for m in item.iter_markers("behavior") if m.args]
             if len(marks) == 1 and marks[0].args[0] in BEHAVIORS:
-                for mark in behavior_marks(item, BEHAVIORS[marks[0].args[0]]):
+                behavior = BEHAVIORS[marks[0].args[0]]
+                if behavior.id not in labels:
+                    labels[behavior.id] = behavior_labels(behavior)
+                for mark in behavior_marks(item, behavior, labels[behavior.id]):
                     item.add_marker(mark)
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: sees the report as the kit finally rates it

@@ -35,14 +35,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from kimi_conformance import builds, cli, forkserver
+from kimi_conformance import builds, cli, forkserver, scratch
 from kimi_conformance.exitcodes import EXIT_NO_KIMI, EXIT_OK
 
 RED = ("fail", "warn")
@@ -407,7 +406,7 @@ def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, 
         others += queues.pop(key)  # one build: a server of its own would cost what a fresh interpreter does
     servers = dict.fromkeys(queues, 0)
     lock = threading.Lock()
-    root = Path(tempfile.mkdtemp(prefix="kimi-matrix-fork-"))
+    root = Path(scratch.make_dir("kimi-matrix-fork-"))  # the servers' HOMEs (databases): in memory where /dev/shm is
     started = iter(range(10**6))
 
     def next_job(slot: _ForkSlot | None) -> tuple[str, object]:

@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ except ModuleNotFoundError as e:
                      "into this environment: pip install <kit>; or run `python -m kimi_conformance run --python ...`)\n")
     raise SystemExit(4) from None  # exitcodes.EXIT_USAGE; SystemExit passes pytest's plugin-loading wrappers
 
-from kimi_conformance import allure_labels, redaction_plugin, summary_md
+from kimi_conformance import allure_labels, redaction_plugin, scratch, summary_md
 from kimi_conformance import binding as binding_mod
 from kimi_conformance import discover
 from kimi_conformance.contract import BEHAVIORS, MUST
@@ -59,7 +58,7 @@ class KitPlugin:
         # Letta fixes ~/.letta (config, SQLite) at import: give this process a private
         # HOME before anything imports it, and put the real one back at the end.
         self.saved_home = os.environ.get("HOME")
-        self.home = Path(tempfile.mkdtemp(prefix="kimi-kit-home-"))
+        self.home = Path(scratch.make_dir("kimi-kit-home-"))  # in memory where /dev/shm is
         os.environ["HOME"] = str(self.home)
         # Database settings inherited from the user's shell (LETTA_PG_URI, ...) would point the
         # build at their database (or at a driver this environment lacks): held back for the run.

@@ -58,10 +58,27 @@ def _masked(secret: str) -> str:
 
 
 # -- the run's secrets ------------------------------------------------------------------
-def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of key-like environment variables (long enough to be a credential)."""
-    environ = os.environ if environ is None else environ
+def _scan_environment(environ: Mapping[str, str]) -> list[str]:
     return [v.strip() for k, v in environ.items() if _SECRET_ENV.search(k) and len(v.strip()) >= MIN_SECRET_LENGTH]
+
+
+# os.environ's secrets as of a copy of its raw mapping (os.environ._data: bytes -> bytes on POSIX,
+# compared at C speed): ``redact`` runs for every log record and report section, and decoding
+# and matching the whole environment each time was most of its cost. Any change of the
+# environment (monkeypatch, live mode taking the key out) changes the mapping: scanned again.
+_ENVIRONMENT_SCAN: list = [None, []]  # [copy of os.environ._data the secrets were read from, secrets]
+
+
+def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Values of key-like environment variables (long enough to be a credential); ``os.environ`` by default."""
+    if environ is not None:
+        return _scan_environment(environ)
+    raw = getattr(os.environ, "_data", None)
+    if not isinstance(raw, dict):  # not CPython's os.environ: no cache
+        return _scan_environment(os.environ)
+    if raw != _ENVIRONMENT_SCAN[0]:
+        _ENVIRONMENT_SCAN[:] = [dict(raw), _scan_environment(os.environ)]
+    return list(_ENVIRONMENT_SCAN[1])
 
 
 _REMEMBERED: set[str] = set(environment_secrets())  # read at import: before live mode removes KIMI_API_KEY
