@@ -36,11 +36,12 @@ KIT_MODULES = (
     "kimi_conformance.upstream",
 )
 OPENAI_MODEL_MODULES = ("openai.types", "openai.types.chat")
-BUILD_PACKAGE = "letta"
 
 
 def _letta_modules() -> set[str]:
-    return {name for name in sys.modules if name == BUILD_PACKAGE or name.startswith(BUILD_PACKAGE + ".")}
+    from kimi_conformance.forkserver import LETTA_PACKAGES, in_packages
+
+    return {name for name in sys.modules if in_packages(name, LETTA_PACKAGES)}
 
 
 def import_kit_modules(names: tuple[str, ...] = KIT_MODULES) -> None:

@@ -372,32 +372,49 @@ def fresh_database(home: Path) -> None:
         path.unlink()
 
 
-def make_database_template(home: Path) -> Path | None:
-    """The reference build's seeded database (``letta_compat.make_shared_template``), made once in a
-    forked child so that the parent stays as it was; None where the build has none (or it failed).
-    A run's child starts from a copy of it only when the request says ``shared_database``."""
-    path = home / "kimi-shared-template" / "seeded.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _in_forked_child(work) -> int:
+    """Run ``work()`` (returning an exit code) in a forked child, so that this process stays as it
+    was; the child's exit code (1 when ``work`` raised: its traceback on stderr)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            from kimi_conformance import letta_compat
-            from letta.server.server import SyncServer
-
-            code = 0 if letta_compat.make_shared_template(path, SyncServer) else 2
-        except BaseException:  # noqa: BLE001 - no template: each child makes its own, as without the server
+            code = work()
+        except BaseException:  # noqa: BLE001 - the caller decides what a failed child means
             traceback.print_exc()
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
     _, status = os.waitpid(pid, 0)
-    return path if os.waitstatus_to_exitcode(status) == 0 and path.is_file() else None
+    return os.waitstatus_to_exitcode(status)
 
 
-def _is_letta(name: str) -> bool:
-    return name == "letta" or name.startswith("letta.")
+def make_database_template(home: Path) -> Path | None:
+    """The reference build's seeded database (``letta_compat.make_shared_template``), made once in a
+    forked child so that the parent stays as it was; None where the build has none (or it failed:
+    each child makes its own, as without the server).
+    A run's child starts from a copy of it only when the request says ``shared_database``."""
+    path = home / "kimi-shared-template" / "seeded.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def make() -> int:
+        from kimi_conformance import letta_compat
+        from letta.server.server import SyncServer
+
+        return 0 if letta_compat.make_shared_template(path, SyncServer) else 2
+
+    return path if _in_forked_child(make) == 0 and path.is_file() else None
+
+
+LETTA_PACKAGES = ("letta",)  # the package a build's overlay replaces
+
+
+def in_packages(module: str, packages: tuple[str, ...]) -> bool:
+    """True when ``module`` is one of ``packages`` or inside one (``letta.schemas`` is in ``("letta",)``)."""
+    return any(module == p or module.startswith(p + ".") for p in packages)
 
 
 def _under_path(module: object, roots: list[str]) -> bool:
@@ -410,37 +427,26 @@ def probe_modules(overlay: str) -> list[str]:
     Letta's own (``letta``, ``letta.*``) and any whose file is under ``overlay`` left out.
 
     Found in a forked child, so that this process imports no Letta module; the child writes
-    one JSON list to a pipe. Raises RuntimeError when the child fails."""
-    read_end, write_end = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(read_end)
+    one JSON list to a file. Raises RuntimeError when the child fails."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="kimi-fork-probe-") as folder:
+        listing = Path(folder) / "modules.json"
+
+        def probe() -> int:
             if overlay:
                 sys.path.insert(0, overlay)
                 importlib.invalidate_caches()
             preload()
             roots = [overlay] if overlay else []
-            names = [n for n, m in list(sys.modules.items()) if not _is_letta(n) and not _under_path(m, roots)]
-            with os.fdopen(write_end, "w") as pipe:
-                json.dump(names, pipe)
-            code = 0
-        except BaseException:  # noqa: BLE001 - the parent reports that the probe failed
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-    os.close(write_end)
-    with os.fdopen(read_end) as pipe:
-        data = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"the probe child failed (exit {os.waitstatus_to_exitcode(status)}; its traceback is above)")
-    return json.loads(data)
+            names = [n for n, m in list(sys.modules.items()) if not in_packages(n, LETTA_PACKAGES) and not _under_path(m, roots)]
+            listing.write_text(json.dumps(names))
+            return 0
+
+        code = _in_forked_child(probe)
+        if code != 0:
+            raise RuntimeError(f"the probe child failed (exit {code}; its traceback is above)")
+        return json.loads(listing.read_text())
 
 
 def preload_without_letta(overlay: str) -> list[str]:
@@ -453,7 +459,7 @@ def preload_without_letta(overlay: str) -> list[str]:
             importlib.import_module(name)
         except BaseException:  # noqa: BLE001 - a module that only imports inside Letta's import: the child imports it
             pass
-    return sorted(n for n in sys.modules if _is_letta(n))
+    return sorted(n for n in sys.modules if in_packages(n, LETTA_PACKAGES))
 
 
 def _front_of_path(env: dict) -> None:

@@ -189,13 +189,10 @@ SEEDED_DATABASE_MODULES = ("letta.orm", "letta.services", "letta.server.db", "le
 UNSEEDED_SCHEMA_MODULES = ("letta.schemas.providers",)
 
 
-def _under(module: str, packages: tuple[str, ...]) -> bool:
-    return any(module == p or module.startswith(p + ".") for p in packages)
-
-
 def shares_database(reload: tuple[str, ...] | list[str]) -> bool:
     """True when none of the reloaded modules can change the seeded database (``SEEDED_DATABASE_MODULES``)."""
-    return not any(_under(m, SEEDED_DATABASE_MODULES) and not _under(m, UNSEEDED_SCHEMA_MODULES) for m in reload)
+    in_packages = forkserver.in_packages
+    return not any(in_packages(m, SEEDED_DATABASE_MODULES) and not in_packages(m, UNSEEDED_SCHEMA_MODULES) for m in reload)
 
 
 @dataclass(frozen=True)
@@ -343,8 +340,8 @@ class _ForkSlot:
         _, env = cli.suite_invocation(base.python, [], base.pythonpath() if level == "fork" else [])
         env.update(HOME=str(self.home), PYTHONDONTWRITEBYTECODE="1", KIMI_FORK_BASE=str(base.overlay_dir),
                    KIMI_FORK_SHARED_DATABASE=os.environ.get("KIMI_FORK_SHARED_DATABASE", "1"))  # 0: each child seeds its own
-        if level == IMPORT:
-            env.update({forkserver.LEVEL_VARIABLE: "import", "KIMI_FORK_SHARED_DATABASE": "0"})
+        if level == IMPORT:  # its children seed their own database (an import-level server makes no template)
+            env[forkserver.LEVEL_VARIABLE] = "import"
         self.server = forkserver.ForkRunner(base.python, env, builds.KIT_ROOT, self.dir)
         self.started = None
 
