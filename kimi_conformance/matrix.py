@@ -32,6 +32,7 @@ import ast
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -206,6 +207,7 @@ class Plan:
     base: str | None = None
     reload: tuple[str, ...] = ()
     shared_database: bool = False
+    added: tuple[str, ...] = ()  # modules the overlay adds: imported fresh from it by the reloaded ones
 
 
 def base_build(build: builds.Build) -> str:
@@ -291,10 +293,13 @@ def fork_plan(build: builds.Build, base_files: dict | None = None) -> Plan:
 
     - an upstream build has no overlay: its modules differ from the reference's in the
       enum, the settings and the exports (subprocess);
-    - a file added, removed or moved (subprocess: stale modules would stay importable);
+    - a file removed or moved (subprocess: the parent's module would stay importable); a
+      file added that is no module, or that an unchanged module names (that module ran in
+      the parent without it: ``unchanged_mentions``);
     - a changed file that is not a module, a package's ``__init__.py``, or one of
       ``IMPORT_TIME_MODULES`` (subprocess: their values are copied at import);
-    - otherwise fork, reloading the changed modules in import order. The child may
+    - otherwise fork, reloading the changed modules in import order (they import the added
+      ones fresh from the overlay). The child may
       still refuse (``kimi_conformance.forkserver``): then subprocess.
 
     The builds of the first three kinds get ``fork-import`` (``IMPORT``): a fork server of the
@@ -314,17 +319,57 @@ def fork_plan(build: builds.Build, base_files: dict | None = None) -> Plan:
     return plan if plan.runner == "fork" else Plan(IMPORT, plan.why, base=base)
 
 
+def _listed(paths: list[str]) -> str:
+    return f"{', '.join(paths[:3])}{' ...' if len(paths) > 3 else ''}"
+
+
+def unchanged_mentions(overlay: Path, added: list[str], changed: list[str]) -> list[str]:
+    """The overlay's unchanged modules whose text names an added module (its last name, as a word).
+
+    Such a module was executed in the fork server's parent against a tree without the added
+    module (``try: import ... except ImportError``, a name looked up at import): it would keep
+    what it did there. Shape: sorted paths relative to ``overlay``. Unreadable files count as mentions.
+    """
+    words = sorted({module_name(p).rpartition(".")[2] for p in added})
+    pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b")
+    skip = set(changed) | set(added)
+    found = []
+    for path in sorted((overlay / "letta").rglob("*.py")):
+        rel = str(path.relative_to(overlay))
+        if rel in skip or "__pycache__" in path.parts:
+            continue
+        try:
+            if pattern.search(path.read_text(errors="replace")):
+                found.append(rel)
+        except OSError:
+            found.append(rel)
+    return found
+
+
 def plan_changes(base: str, overlay: Path, changed: list[str], added: list[str], removed: list[str]) -> Plan:
-    """``fork_plan``'s rule for an overlay's files against its base's."""
-    if added or removed:
-        return Plan("subprocess", f"adds/removes {', '.join((added + removed)[:3])}{' ...' if len(added + removed) > 3 else ''}")
-    for path in changed:
+    """``fork_plan``'s rule for an overlay's files against its base's.
+
+    A removed file goes to subprocess (the parent's module would stay importable). An added
+    module is imported fresh from the overlay by the reloaded modules that name it, so it may
+    fork when only changed modules name it (``unchanged_mentions``) and it is no package's
+    ``__init__.py`` or settings-like module (the rules for changed files apply to it too).
+    """
+    if removed:
+        return Plan("subprocess", f"adds/removes {_listed(added + removed)}")
+    if any(not p.endswith(".py") for p in added):
+        return Plan("subprocess", f"adds/removes {_listed(added)} (not only modules)")
+    if added:
+        mentions = unchanged_mentions(overlay, added, changed)
+        if mentions:
+            return Plan("subprocess", f"adds/removes {_listed(added)} (named by unchanged {_listed(mentions)})")
+    for path in [*changed, *added]:
         if not path.endswith(".py"):
             return Plan("subprocess", f"changes {path} (not a module)")
         if path in IMPORT_TIME_MODULES or path.endswith("__init__.py"):
             return Plan("subprocess", f"changes {path} (read at import)")
     reload = tuple(reload_order(overlay, changed))
-    return Plan("fork", base=base, reload=reload, shared_database=shares_database(reload))
+    fresh = tuple(sorted(module_name(p) for p in added))
+    return Plan("fork", base=base, reload=reload, shared_database=shares_database(reload + fresh), added=fresh)
 
 
 class _ForkSlot:
@@ -521,7 +566,7 @@ def compare_sample(names: list[str]) -> list[str]:
     chosen: dict[tuple, str] = {}
     for b in sorted(targets, key=lambda b: b.name):
         plan = plans[b.name]
-        key = (b.version, plan.runner, plan.reload if plan.runner == "fork" else b.has_overlay)
+        key = (b.version, plan.runner, (plan.reload, plan.added) if plan.runner == "fork" else b.has_overlay)
         chosen.setdefault(key, b.name)
     return sorted(chosen.values())
 

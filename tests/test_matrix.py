@@ -76,7 +76,9 @@ def test_the_sample_holds_each_kind_of_edit_and_a_moved_module(verdict_matrix):
     """The compared sample reloads the provider, the client and the server, and holds a build that moves a module."""
     reloaded = {m for name in verdict_matrix.sample for m in matrix.fork_plan(builds.get_build(name)).reload}
     assert {"letta.schemas.providers.kimi", "letta.llm_api.kimi_client", "letta.server.server"} <= reloaded
-    # a build that adds or moves a module (moved-provider, the layout zoo) cannot reload: a child of an
+    # a build that adds a module only its changed modules name reloads them (they import it fresh)
+    assert any(matrix.fork_plan(builds.get_build(n)).added for n in verdict_matrix.sample)
+    # a build that moves a module (moved-provider, the layout zoo) cannot reload: a child of an
     # import-level server (no Letta in its parent) imports it fresh; so does an upstream build
     import_level = [builds.get_build(n) for n in verdict_matrix.sample if matrix.fork_plan(builds.get_build(n)).runner == matrix.IMPORT]
     assert any(b.has_overlay for b in import_level) and any(not b.has_overlay for b in import_level)
@@ -131,6 +133,53 @@ def test_fork_plan_sends_only_reloadable_changes_to_the_fork_server(tmp_path, ch
     assert (plan.runner, reason in plan.why) == (runner, True)
     if runner == "fork":
         assert sorted(plan.reload) == sorted(matrix.module_name(p) for p in changed)
+
+
+CLIENT, RULES = "letta/llm_api/kimi_client.py", "letta/llm_api/kimi_chat_rules.py"
+
+
+@pytest.mark.parametrize(
+    ("files", "added", "runner", "reason"),
+    [
+        ({CLIENT: "from letta.llm_api.kimi_chat_rules import RULES\n"}, [RULES], "fork", ""),
+        ({CLIENT: "from .kimi_chat_rules import RULES\n", "letta/server/server.py": "try:\n    import letta.llm_api.kimi_chat_rules\nexcept ImportError:\n    pass\n"},
+         [RULES], "subprocess", "named by unchanged letta/server/server.py"),
+        ({CLIENT: ""}, [RULES, "letta/llm_api/kimi_rules.json"], "subprocess", "not only modules"),
+        ({CLIENT: ""}, ["letta/llm_api/kimi/__init__.py"], "subprocess", "read at import"),
+    ],
+    ids=["named-by-a-changed-module", "named-by-an-unchanged-module", "with-a-data-file", "a-new-package"],
+)
+def test_an_added_module_forks_when_only_changed_modules_name_it(tmp_path, files, added, runner, reason):
+    """A module the overlay adds is imported fresh from the overlay by the reloaded modules that name
+    it: it forks. An unchanged module that names it ran in the parent without it (a guarded import
+    keeps its fallback), so that build, like one adding a data file or a package, goes to subprocess.
+
+    If this fails: matrix.plan_changes lets an added file through that an unchanged module may
+    have looked up in the parent (a false verdict under the fork runner), or refuses a harmless one.
+    """
+    _tree(tmp_path, {**files, **{p: "RULES = 1\n" for p in added}})
+    plan = matrix.plan_changes("reference-0.16.8", tmp_path, [CLIENT], added, [])
+    assert (plan.runner, reason in plan.why) == (runner, True), plan.why
+    if runner == "fork":
+        assert plan.reload == ("letta.llm_api.kimi_client",) and plan.added == ("letta.llm_api.kimi_chat_rules",)
+
+
+def test_a_module_added_by_the_build_is_imported_from_its_tree_by_the_reloaded_module(tmp_path, monkeypatch):
+    """In the fork child, the reloaded module imports the build's added module from the build's tree."""
+    base = _tree(tmp_path / "base", {"kitadd/__init__.py": "", "kitadd/client.py": "RULE = 'base'\n"})
+    build = _tree(tmp_path / "build", {"kitadd/__init__.py": "", "kitadd/client.py": "from kitadd.rules import RULE\n",
+                                       "kitadd/rules.py": "RULE = 'build'\n"})
+    monkeypatch.syspath_prepend(str(base))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    import kitadd.client
+
+    try:
+        forkserver.redirect(base, build, package="kitadd")
+        forkserver.reload_modules(["kitadd.client"])
+        assert kitadd.client.RULE == "build" and sys.modules["kitadd.rules"].__file__ == str(build / "kitadd" / "rules.py")
+    finally:
+        for name in ("kitadd", "kitadd.client", "kitadd.rules"):
+            sys.modules.pop(name, None)
 
 
 def test_an_upstream_build_imports_letta_fresh():
