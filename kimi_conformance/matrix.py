@@ -389,13 +389,16 @@ class _ForkSlot:
             env[forkserver.LEVEL_VARIABLE] = "import"
         self.server = forkserver.ForkRunner(base.python, env, builds.KIT_ROOT, self.dir)
         self.started = None
+        self.start_seconds = 0.0
 
     def start(self) -> None:
+        begun = time.perf_counter()
         try:
             self.server.start()
             self.started = True
         except forkserver.RunnerError as e:
             self.started = e
+        self.start_seconds = time.perf_counter() - begun
 
     def run(self, build: builds.Build, plan: Plan, out_dir: Path, pytest_args: list[str]) -> Cell:
         if self.started is not True:
@@ -430,7 +433,7 @@ SERVER_WORTH = 4  # builds left of a Letta version for which a second fork serve
 
 
 def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, out_dir: Path,
-                pytest_args: list[str], done) -> None:
+                pytest_args: list[str], done, servers: list[dict] | None = None) -> None:
     """``jobs`` workers, each with at most one fork server at a time: a worker keeps to its server's
     Letta version and level (``fork`` or ``IMPORT``; an import-level server only for a version with at
     least ``IMPORT_SERVER_WORTH`` such builds) while it has builds, then starts a server for the version with the most builds
@@ -476,6 +479,9 @@ def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, 
                         slot.stop()
                     slot = _ForkSlot(builds.get_build(bases[what]), root, next(started), level=what[1])
                     slot.start()
+                    if servers is not None:
+                        servers.append({"version": slot.version, "level": slot.level, "seconds": round(slot.start_seconds, 1),
+                                        "started": slot.started is True})
                 elif kind == "fork":
                     done(slot.run(what, plans[what.name], out_dir, pytest_args))
                 else:
@@ -519,8 +525,11 @@ def _try_to_make(build: builds.Build) -> None:
 
 
 def run_matrix(names: list[str], jobs: int = 2, out_dir: Path = DEFAULT_OUT, pytest_args: list[str] | None = None,
-               progress=None, runner: str = "fork") -> list[Cell]:
-    """Run ``names`` under ``runner``; ``progress(cell, k, n)`` after each build. Cells in the order of ``names``."""
+               progress=None, runner: str = "fork", servers: list[dict] | None = None) -> list[Cell]:
+    """Run ``names`` under ``runner``; ``progress(cell, k, n)`` after each build. Cells in the order of ``names``.
+
+    ``servers``, if given, gets a ``{"version", "level", "seconds", "started"}`` per fork server started
+    (``seconds``: wall time until it was ready to fork, or failed)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     every = builds.all_builds()
     targets = [every[n] for n in names]
@@ -543,7 +552,7 @@ def run_matrix(names: list[str], jobs: int = 2, out_dir: Path = DEFAULT_OUT, pyt
             for future in [pool.submit(run_cell, b, out_dir, pytest_args) for b in targets]:
                 done(future.result())
     else:
-        _run_forked(targets, plan_builds(targets), jobs, out_dir, pytest_args, done)
+        _run_forked(targets, plan_builds(targets), jobs, out_dir, pytest_args, done, servers)
     return [finished[n] for n in names]
 
 
@@ -636,6 +645,11 @@ def format_score(result: dict) -> list[str]:
         lines.append(f"wrong no-Kimi verdicts: {result['no_kimi_verdicts_wrong']}")
     if result["errors"]:
         lines.append(f"errors: {result['errors']}")
+    if result.get("fork_servers"):
+        started = result["fork_servers"]
+        levels = ", ".join(f"{sum(1 for s in started if s['level'] == level)} {level}" for level in ("fork", IMPORT)
+                           if any(s["level"] == level for s in started))
+        lines.append(f"fork servers: {len(started)} started ({levels}), {sum(s['seconds'] for s in started):.0f} s until ready")
     if result["seconds"] is not None:
         lines.append(f"matrix time: {result['seconds']:.0f} s ({result['seconds'] / 60:.1f} min)")
     return lines
@@ -657,8 +671,8 @@ def main(argv: list[str]) -> int:
         unknown = [n for n in names if n not in every]
         if unknown:
             raise builds.BuildError(f"unknown build(s) {', '.join(unknown)}; see `python3 -m kimi_conformance build --list`")
-        start = time.perf_counter()
-        cells = run_matrix(names, args.jobs, args.out, pytest_args, runner=args.runner,
+        start, servers = time.perf_counter(), []
+        cells = run_matrix(names, args.jobs, args.out, pytest_args, runner=args.runner, servers=servers,
                            progress=lambda c, k, n: print(format_progress(c, k, n), flush=True))
         seconds = time.perf_counter() - start
         differences = None
@@ -672,6 +686,8 @@ def main(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 4
     result = score(cells, seconds)
+    if args.runner == "fork":
+        result["fork_servers"] = servers
     if differences is not None:
         result["runner_differences"] = differences
     (args.out / "score.json").write_text(json.dumps(result, indent=2))

@@ -40,10 +40,11 @@ class MatrixRun:
 
         self.out_dir = out_dir
         names = sorted(builds.all_builds())
-        start = time.perf_counter()
-        self.cells = {c.build: c for c in matrix.run_matrix(names, jobs=2, out_dir=out_dir, runner="fork",
+        start, servers = time.perf_counter(), []
+        self.cells = {c.build: c for c in matrix.run_matrix(names, jobs=2, out_dir=out_dir, runner="fork", servers=servers,
                                                             progress=lambda c, k, n: show(f"matrix {matrix.format_progress(c, k, n)}"))}
         self.score = matrix.score(list(self.cells.values()), time.perf_counter() - start)
+        self.score["fork_servers"] = servers
         self.sample = matrix.compare_sample(names)
         self.subprocess_cells = {c.build: c for c in matrix.run_matrix(
             self.sample, jobs=2, out_dir=out_dir / "subprocess", runner="subprocess",

@@ -256,3 +256,14 @@ def test_redirect_points_loaded_modules_and_later_imports_at_the_build_tree(tmp_
     finally:
         for name in ("kitpkg", "kitpkg.a", "kitpkg.b"):
             sys.modules.pop(name, None)
+
+
+def test_the_score_says_how_many_fork_servers_started_and_their_start_up():
+    """The summary names the fork servers a run started, per level, and their time until ready (a figure
+    for bench/speed.py and the README: what the fork runner pays besides its children)."""
+    result = matrix.score([], 12.0)
+    result["fork_servers"] = [{"version": "0.11.7", "level": "fork", "seconds": 8.2, "started": True},
+                              {"version": "0.16.8", "level": "fork", "seconds": 9.9, "started": True},
+                              {"version": "0.16.8", "level": matrix.IMPORT, "seconds": 6.5, "started": True}]
+    assert "fork servers: 3 started (2 fork, 1 fork-import), 25 s until ready" in matrix.format_score(result)
+    assert not any(line.startswith("fork servers") for line in matrix.format_score(matrix.score([], 12.0)))
