@@ -45,6 +45,7 @@ This module's client side (``ForkRunner``, ``SubprocessRunner``) is standard lib
 from __future__ import annotations
 
 import gc
+import hashlib
 import importlib
 import importlib.metadata
 import json
@@ -422,12 +423,68 @@ def _under_path(module: object, roots: list[str]) -> bool:
     return isinstance(file, str) and any(file == r or file.startswith(r + os.sep) for r in roots)
 
 
+PROBE_CACHE = ".kit-fork-probe"  # in the environment's folder: the import level's module lists, one file per key
+
+
+def probe_cache_file(overlay: str) -> Path | None:
+    """Where ``probe_modules``' list for ``overlay`` is kept in this environment (``sys.prefix``/``PROBE_CACHE``);
+    None unless the kit made both the environment and the overlay (their ``.kit-env.json`` and
+    ``.kit-overlay.json`` markers).
+
+    The file's name is a digest of what decides the list: this interpreter, the environment's and the
+    overlay's build markers (``kimi_conformance.builds``), the overlay's path and the kit's own modules.
+    A stale list only costs time: a module it lacks is imported by the child, one that pulls in Letta
+    makes the server refuse to serve (the caller then runs those builds in fresh interpreters)."""
+    env_marker, overlay_marker = Path(sys.prefix) / ".kit-env.json", Path(overlay or ".", ".kit-overlay.json")
+    if not (overlay and env_marker.is_file() and overlay_marker.is_file()):
+        return None
+    digest = hashlib.sha256()
+    for part in (sys.executable.encode(), env_marker.read_bytes(), overlay.encode(), overlay_marker.read_bytes()):
+        digest.update(part + b"\0")
+    for source in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return Path(sys.prefix) / PROBE_CACHE / f"{digest.hexdigest()[:32]}.json"
+
+
+def _read_listing(path: Path | None) -> list[str] | None:
+    try:
+        names = json.loads(path.read_text()) if path is not None else None
+    except (OSError, ValueError):
+        return None
+    return names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
+
+
+def _keep_listing(path: Path | None, names: list[str]) -> None:
+    """Write the list beside the others (made whole, then renamed into place); a folder that cannot be written is skipped."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_text(json.dumps(names))
+        os.replace(partial, path)
+    except OSError:
+        pass
+
+
 def probe_modules(overlay: str) -> list[str]:
     """The modules (names, in import order) a full ``preload()`` with ``overlay`` first on sys.path loads,
     Letta's own (``letta``, ``letta.*``) and any whose file is under ``overlay`` left out.
 
     Found in a forked child, so that this process imports no Letta module; the child writes
-    one JSON list to a file. Raises RuntimeError when the child fails."""
+    one JSON list to a file. Kept per environment (``probe_cache_file``): a later server of the same
+    environment, overlay and kit reads it instead of probing (the probe is a whole Letta import).
+    Raises RuntimeError when the child fails."""
+    cache = probe_cache_file(overlay)
+    kept = _read_listing(cache)
+    if kept is not None:
+        return kept
+    names = _probe(overlay)
+    _keep_listing(cache, names)
+    return names
+
+
+def _probe(overlay: str) -> list[str]:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="kimi-fork-probe-") as folder:

@@ -110,3 +110,26 @@ def test_the_import_level_refuses_a_parent_that_letta_crept_into(tmp_path, site)
     with pytest.raises(forkserver.RunnerError, match="cannot serve the import level: letta"):
         server.start()
     server.stop()
+
+
+def test_the_probe_is_kept_per_environment_overlay_and_kit(tmp_path, monkeypatch):
+    """The import level's probe (a whole Letta import in a child) runs once per environment, overlay and
+    kit: a later server reads its list. A changed overlay probes again; an environment or overlay the kit
+    did not make keeps nothing.
+
+    If this fails: forkserver.probe_cache_file/probe_modules; each import-level server pays a Letta import again.
+    """
+    env, overlay = tmp_path / "env", tmp_path / "overlay"
+    env.mkdir()
+    overlay.mkdir()
+    (env / ".kit-env.json").write_text('{"digest": "e1"}')
+    (overlay / ".kit-overlay.json").write_text('{"digest": "o1"}')
+    monkeypatch.setattr(sys, "prefix", str(env))
+    probes = []
+    monkeypatch.setattr(forkserver, "_probe", lambda o: probes.append(o) or ["json", f"m{len(probes)}"])
+    assert forkserver.probe_modules(str(overlay)) == forkserver.probe_modules(str(overlay)) == ["json", "m1"]
+    (overlay / ".kit-overlay.json").write_text('{"digest": "o2"}')
+    assert forkserver.probe_modules(str(overlay)) == ["json", "m2"]
+    assert len(list((env / forkserver.PROBE_CACHE).glob("*.json"))) == 2
+    (overlay / ".kit-overlay.json").unlink()
+    assert forkserver.probe_cache_file(str(overlay)) is None and forkserver.probe_modules(str(overlay)) == ["json", "m3"]
