@@ -175,6 +175,7 @@ IMPORT_TIME_MODULES = {"letta/__init__.py", "letta/settings.py", "letta/constant
 FORK_TIMEOUT_SECONDS = 900.0
 IMPORT = "fork-import"  # the runner of builds that a child of an "import"-level fork server runs
 IMPORT_SERVER_WORTH = 2  # builds of a Letta version that need the import level for a server of it to start
+FORK_SERVER_WORTH = 3  # fewer fork builds of a version that also has import-level ones: they join the import level
 RUNNER_NAMES = ("fork", IMPORT, "subprocess")
 
 
@@ -433,10 +434,11 @@ SERVER_WORTH = 4  # builds left of a Letta version for which a second fork serve
 
 
 def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, out_dir: Path,
-                pytest_args: list[str], done, servers: list[dict] | None = None) -> None:
+                pytest_args: list[str], done, server_record: list[dict] | None = None) -> None:
     """``jobs`` workers, each with at most one fork server at a time: a worker keeps to its server's
     Letta version and level (``fork`` or ``IMPORT``; an import-level server only for a version with at
-    least ``IMPORT_SERVER_WORTH`` such builds) while it has builds, then starts a server for the version with the most builds
+    least ``IMPORT_SERVER_WORTH`` such builds, counting the fork builds of a version with fewer than
+    ``FORK_SERVER_WORTH``, which join its import level) while it has builds, then starts a server for the version with the most builds
     left per server (a version's first, or another when ``SERVER_WORTH`` builds are left), and
     runs the subprocess builds when no fork work is left. Each server runs one child at a time."""
     queues: dict[tuple[str, str], list[builds.Build]] = {}  # (version, level) -> its builds
@@ -447,6 +449,11 @@ def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, 
             queues.setdefault(key, []).append(b)
             bases[key] = plans[b.name].base
     others = [b for b in targets if plans[b.name].runner == "subprocess"]
+    for key in [k for k, q in queues.items() if k[1] == "fork" and len(q) < FORK_SERVER_WORTH and (k[0], IMPORT) in queues]:
+        # a line of a build or two beside its import-level ones (a Letta version outside the catalogue:
+        # its reference and upstream builds): one import-level server runs them all (each child imports
+        # Letta from its build's tree) instead of a fork server that imports Letta for one child
+        queues[(key[0], IMPORT)] += queues.pop(key)
     for key in [k for k, q in queues.items() if k[1] == IMPORT and len(q) < IMPORT_SERVER_WORTH]:
         others += queues.pop(key)  # one build: a server of its own would cost what a fresh interpreter does
     servers = dict.fromkeys(queues, 0)
@@ -479,8 +486,8 @@ def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, 
                         slot.stop()
                     slot = _ForkSlot(builds.get_build(bases[what]), root, next(started), level=what[1])
                     slot.start()
-                    if servers is not None:
-                        servers.append({"version": slot.version, "level": slot.level, "seconds": round(slot.start_seconds, 1),
+                    if server_record is not None:
+                        server_record.append({"version": slot.version, "level": slot.level, "seconds": round(slot.start_seconds, 1),
                                         "started": slot.started is True})
                 elif kind == "fork":
                     done(slot.run(what, plans[what.name], out_dir, pytest_args))

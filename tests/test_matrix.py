@@ -267,3 +267,42 @@ def test_the_score_says_how_many_fork_servers_started_and_their_start_up():
                               {"version": "0.16.8", "level": matrix.IMPORT, "seconds": 6.5, "started": True}]
     assert "fork servers: 3 started (2 fork, 1 fork-import), 25 s until ready" in matrix.format_score(result)
     assert not any(line.startswith("fork servers") for line in matrix.format_score(matrix.score([], 12.0)))
+
+
+def test_a_line_of_a_build_or_two_runs_in_one_import_level_server(monkeypatch, tmp_path):
+    """A Letta version with one fork build and one import-level build (a line outside the catalogue:
+    its reference and upstream builds) starts one import-level server for both, not a fork server for
+    one child and a fresh interpreter for the other; a catalogue-sized line keeps its fork server.
+
+    If this fails: matrix._run_forked's FORK_SERVER_WORTH rule; such a line pays two Letta imports.
+    """
+    started, ran = [], []
+
+    class Slot:
+        def __init__(self, base, root, index, level="fork"):
+            self.version, self.level, self.started, self.start_seconds = base.version, level, True, 0.0
+            started.append((base.version, level))
+
+        def start(self):
+            pass
+
+        def run(self, build, plan, out_dir, pytest_args):
+            ran.append((build.name, self.level))
+            return matrix.Cell(build.name, build.version, build.kind, "", [])
+
+        def stop(self):
+            pass
+
+    monkeypatch.setattr(matrix, "_ForkSlot", Slot)
+    monkeypatch.setattr(matrix, "run_cell", lambda b, *a, **k: ran.append((b.name, "subprocess")) or matrix.Cell(b.name, b.version, b.kind, "", []))
+    names = ["reference-0.13.0", "upstream-0.13.0", "reference-0.16.8", "401-as-value-error-0.16.8",
+             "500-swallowed-0.16.8", "upstream-0.16.8"]
+    targets = [builds.get_build(n) for n in names]
+    plans = {"reference-0.13.0": matrix.Plan("fork", base="reference-0.13.0"),
+             "upstream-0.13.0": matrix.Plan(matrix.IMPORT, "no overlay", base="reference-0.13.0"),
+             **{n: matrix.Plan("fork", base="reference-0.16.8") for n in names[2:5]},
+             "upstream-0.16.8": matrix.Plan(matrix.IMPORT, "no overlay", base="reference-0.16.8")}
+    matrix._run_forked(targets, plans, 1, tmp_path, [], lambda cell: None)
+    assert sorted(started) == [("0.13.0", matrix.IMPORT), ("0.16.8", "fork")]
+    assert dict(ran) == {"reference-0.13.0": matrix.IMPORT, "upstream-0.13.0": matrix.IMPORT, "reference-0.16.8": "fork",
+                         "401-as-value-error-0.16.8": "fork", "500-swallowed-0.16.8": "fork", "upstream-0.16.8": "subprocess"}
