@@ -487,8 +487,8 @@ def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, 
                     slot = _ForkSlot(builds.get_build(bases[what]), root, next(started), level=what[1])
                     slot.start()
                     if server_record is not None:
-                        server_record.append({"version": slot.version, "level": slot.level, "seconds": round(slot.start_seconds, 1),
-                                        "started": slot.started is True})
+                        server_record.append({"version": slot.version, "level": slot.level,
+                                              "seconds": round(slot.start_seconds, 1), "started": slot.started is True})
                 elif kind == "fork":
                     done(slot.run(what, plans[what.name], out_dir, pytest_args))
                 else:
@@ -497,12 +497,10 @@ def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, 
             if slot is not None:
                 slot.stop()
 
-    workers = [threading.Thread(target=work, name=f"kimi-matrix-{i}") for i in range(max(1, jobs))]
-    try:
-        for t in workers:
-            t.start()
-        for t in workers:
-            t.join()
+    try:  # a worker's exception (the kit's bug, never a build's verdict) is raised here, in the caller's thread
+        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="kimi-matrix") as pool:
+            for worker in [pool.submit(work) for _ in range(max(1, jobs))]:
+                worker.result()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -306,3 +306,16 @@ def test_a_line_of_a_build_or_two_runs_in_one_import_level_server(monkeypatch, t
     assert sorted(started) == [("0.13.0", matrix.IMPORT), ("0.16.8", "fork")]
     assert dict(ran) == {"reference-0.13.0": matrix.IMPORT, "upstream-0.13.0": matrix.IMPORT, "reference-0.16.8": "fork",
                          "401-as-value-error-0.16.8": "fork", "500-swallowed-0.16.8": "fork", "upstream-0.16.8": "subprocess"}
+
+
+def test_a_fork_worker_that_breaks_raises_in_the_caller(monkeypatch, tmp_path):
+    """A bug of the kit in a fork worker's thread is raised by run_matrix's caller, never a missing cell later."""
+
+    class Slot:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("the kit's own bug")
+
+    monkeypatch.setattr(matrix, "_ForkSlot", Slot)
+    build = builds.get_build("reference-0.16.8")
+    with pytest.raises(RuntimeError, match="the kit's own bug"):
+        matrix._run_forked([build], {build.name: matrix.Plan("fork", base=build.name)}, 2, tmp_path, [], lambda cell: None)
