@@ -426,24 +426,32 @@ def _under_path(module: object, roots: list[str]) -> bool:
 PROBE_CACHE = ".kit-fork-probe"  # in the environment's folder: the import level's module lists, one file per key
 
 
-def probe_cache_file(overlay: str) -> Path | None:
-    """Where ``probe_modules``' list for ``overlay`` is kept in this environment (``sys.prefix``/``PROBE_CACHE``);
+def probe_cache_file(overlay: str, prefix: str | None = None, executable: str | None = None) -> Path | None:
+    """Where ``probe_modules``' list for ``overlay`` is kept in the environment at ``prefix`` (default:
+    this one, ``sys.prefix``, run by ``executable``, default ``sys.executable``): ``prefix/PROBE_CACHE/<digest>.json``;
     None unless the kit made both the environment and the overlay (their ``.kit-env.json`` and
     ``.kit-overlay.json`` markers).
 
-    The file's name is a digest of what decides the list: this interpreter, the environment's and the
+    The file's name is a digest of what decides the list: the interpreter, the environment's and the
     overlay's build markers (``kimi_conformance.builds``), the overlay's path and the kit's own modules.
     A stale list only costs time: a module it lacks is imported by the child, one that pulls in Letta
     makes the server refuse to serve (the caller then runs those builds in fresh interpreters)."""
-    env_marker, overlay_marker = Path(sys.prefix) / ".kit-env.json", Path(overlay or ".", ".kit-overlay.json")
+    prefix, executable = prefix or sys.prefix, executable or sys.executable
+    env_marker, overlay_marker = Path(prefix, ".kit-env.json"), Path(overlay or ".", ".kit-overlay.json")
     if not (overlay and env_marker.is_file() and overlay_marker.is_file()):
         return None
     digest = hashlib.sha256()
-    for part in (sys.executable.encode(), env_marker.read_bytes(), overlay.encode(), overlay_marker.read_bytes()):
+    for part in (executable.encode(), env_marker.read_bytes(), overlay.encode(), overlay_marker.read_bytes()):
         digest.update(part + b"\0")
     for source in sorted(Path(__file__).resolve().parent.glob("*.py")):
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
-    return Path(sys.prefix) / PROBE_CACHE / f"{digest.hexdigest()[:32]}.json"
+    return Path(prefix, PROBE_CACHE, f"{digest.hexdigest()[:32]}.json")
+
+
+def loaded_outside(overlay: str) -> list[str]:
+    """The loaded modules (names, in import order) that are not Letta's and whose file is not under ``overlay``."""
+    roots = [overlay] if overlay else []
+    return [n for n, m in list(sys.modules.items()) if not in_packages(n, LETTA_PACKAGES) and not _under_path(m, roots)]
 
 
 def _read_listing(path: Path | None) -> list[str] | None:
@@ -454,8 +462,12 @@ def _read_listing(path: Path | None) -> list[str] | None:
     return names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
 
 
+PROBE_LISTS_KEPT = 16  # per environment: the newest lists (each kit change or overlay path makes another)
+
+
 def _keep_listing(path: Path | None, names: list[str]) -> None:
-    """Write the list beside the others (made whole, then renamed into place); a folder that cannot be written is skipped."""
+    """Write the list beside the others (made whole, then renamed into place), keeping the newest
+    ``PROBE_LISTS_KEPT``; a folder that cannot be written is skipped."""
     if path is None:
         return
     try:
@@ -463,6 +475,9 @@ def _keep_listing(path: Path | None, names: list[str]) -> None:
         partial = path.with_name(f".{path.name}.{os.getpid()}")
         partial.write_text(json.dumps(names))
         os.replace(partial, path)
+        kept = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[PROBE_LISTS_KEPT:]:
+            old.unlink(missing_ok=True)
     except OSError:
         pass
 
@@ -495,9 +510,7 @@ def _probe(overlay: str) -> list[str]:
                 sys.path.insert(0, overlay)
                 importlib.invalidate_caches()
             preload()
-            roots = [overlay] if overlay else []
-            names = [n for n, m in list(sys.modules.items()) if not in_packages(n, LETTA_PACKAGES) and not _under_path(m, roots)]
-            listing.write_text(json.dumps(names))
+            listing.write_text(json.dumps(loaded_outside(overlay)))
             return 0
 
         code = _in_forked_child(probe)
@@ -629,6 +642,8 @@ def main() -> int:
             return 5
     else:
         preload()
+        # what an import-level server of this environment and overlay would probe for: known here for free
+        _keep_listing(probe_cache_file(os.environ.get("KIMI_FORK_BASE", "")), loaded_outside(os.environ.get("KIMI_FORK_BASE", "")))
         template = make_database_template(home) if os.environ.get("KIMI_FORK_SHARED_DATABASE") == "1" else None
     # What the parent imported is never garbage: the children's collections skip it (and
     # do not write to its pages, which stay shared with the parent).

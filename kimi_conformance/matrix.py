@@ -175,7 +175,7 @@ IMPORT_TIME_MODULES = {"letta/__init__.py", "letta/settings.py", "letta/constant
 FORK_TIMEOUT_SECONDS = 900.0
 IMPORT = "fork-import"  # the runner of builds that a child of an "import"-level fork server runs
 IMPORT_SERVER_WORTH = 2  # builds of a Letta version that need the import level for a server of it to start
-FORK_SERVER_WORTH = 3  # fewer fork builds of a version that also has import-level ones: they join the import level
+FORK_SERVER_WORTH = 3  # fewer fork builds of a version that also has import-level ones join its import level (when kept)
 RUNNER_NAMES = ("fork", IMPORT, "subprocess")
 
 
@@ -430,6 +430,14 @@ class _ForkSlot:
         self.server.stop()
 
 
+def import_level_is_kept(base: builds.Build) -> bool:
+    """True when an import-level server of ``base``'s environment has its probe's list kept
+    (``forkserver.probe_cache_file``: written by an earlier server of that environment and overlay,
+    either level), so that it starts without a whole Letta import of its own."""
+    kept = forkserver.probe_cache_file(str(base.overlay_dir), prefix=str(builds.env_dir(base.version)), executable=str(base.python))
+    return kept is not None and kept.is_file()
+
+
 SERVER_WORTH = 4  # builds left of a Letta version for which a second fork server of it is started
 
 
@@ -452,8 +460,10 @@ def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, 
     for key in [k for k, q in queues.items() if k[1] == "fork" and len(q) < FORK_SERVER_WORTH and (k[0], IMPORT) in queues]:
         # a line of a build or two beside its import-level ones (a Letta version outside the catalogue:
         # its reference and upstream builds): one import-level server runs them all (each child imports
-        # Letta from its build's tree) instead of a fork server that imports Letta for one child
-        queues[(key[0], IMPORT)] += queues.pop(key)
+        # Letta from its build's tree) instead of a fork server that imports Letta for one child, where
+        # that server need not probe first (its list is kept: ``import_level_is_kept``)
+        if import_level_is_kept(builds.get_build(bases[key])):
+            queues[(key[0], IMPORT)] += queues.pop(key)
     for key in [k for k, q in queues.items() if k[1] == IMPORT and len(q) < IMPORT_SERVER_WORTH]:
         others += queues.pop(key)  # one build: a server of its own would cost what a fresh interpreter does
     servers = dict.fromkeys(queues, 0)

@@ -133,3 +133,16 @@ def test_the_probe_is_kept_per_environment_overlay_and_kit(tmp_path, monkeypatch
     assert len(list((env / forkserver.PROBE_CACHE).glob("*.json"))) == 2
     (overlay / ".kit-overlay.json").unlink()
     assert forkserver.probe_cache_file(str(overlay)) is None and forkserver.probe_modules(str(overlay)) == ["json", "m3"]
+
+
+def test_a_fork_level_server_lists_what_the_probe_would(tmp_path, monkeypatch):
+    """What a fork-level server loaded from its overlay, Letta's modules and the overlay's files left out,
+    is the list an import-level server of the same environment and overlay probes for (the fork-level
+    server keeps it: forkserver.main)."""
+    overlay = _letta(tmp_path / "a", "a")
+    monkeypatch.syspath_prepend(str(overlay))
+    for name in [n for n in sys.modules if n == "letta" or n.startswith("letta.")]:
+        monkeypatch.delitem(sys.modules, name)
+    importlib.import_module("letta.server.server")
+    listed = forkserver.loaded_outside(str(overlay))
+    assert LETTA_ONLY_IMPORT in listed and not [n for n in listed if n.split(".")[0] == "letta"]

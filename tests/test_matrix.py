@@ -269,14 +269,18 @@ def test_the_score_says_how_many_fork_servers_started_and_their_start_up():
     assert not any(line.startswith("fork servers") for line in matrix.format_score(matrix.score([], 12.0)))
 
 
-def test_a_line_of_a_build_or_two_runs_in_one_import_level_server(monkeypatch, tmp_path):
+@pytest.mark.parametrize("kept", [True, False], ids=["probe-list-kept", "no-probe-list"])
+def test_a_line_of_a_build_or_two_runs_in_one_import_level_server(monkeypatch, tmp_path, kept):
     """A Letta version with one fork build and one import-level build (a line outside the catalogue:
     its reference and upstream builds) starts one import-level server for both, not a fork server for
-    one child and a fresh interpreter for the other; a catalogue-sized line keeps its fork server.
+    one child and a fresh interpreter for the other, when that server's probe list is kept (else it
+    would pay a whole Letta import to probe: the fork server and the fresh interpreter cost less);
+    a catalogue-sized line keeps its fork server.
 
     If this fails: matrix._run_forked's FORK_SERVER_WORTH rule; such a line pays two Letta imports.
     """
     started, ran = [], []
+    monkeypatch.setattr(matrix, "import_level_is_kept", lambda base: kept)
 
     class Slot:
         def __init__(self, base, root, index, level="fork"):
@@ -303,9 +307,11 @@ def test_a_line_of_a_build_or_two_runs_in_one_import_level_server(monkeypatch, t
              **{n: matrix.Plan("fork", base="reference-0.16.8") for n in names[2:5]},
              "upstream-0.16.8": matrix.Plan(matrix.IMPORT, "no overlay", base="reference-0.16.8")}
     matrix._run_forked(targets, plans, 1, tmp_path, [], lambda cell: None)
-    assert sorted(started) == [("0.13.0", matrix.IMPORT), ("0.16.8", "fork")]
-    assert dict(ran) == {"reference-0.13.0": matrix.IMPORT, "upstream-0.13.0": matrix.IMPORT, "reference-0.16.8": "fork",
-                         "401-as-value-error-0.16.8": "fork", "500-swallowed-0.16.8": "fork", "upstream-0.16.8": "subprocess"}
+    line = {"reference-0.13.0": matrix.IMPORT, "upstream-0.13.0": matrix.IMPORT} if kept else \
+        {"reference-0.13.0": "fork", "upstream-0.13.0": "subprocess"}
+    assert sorted(started) == sorted({("0.13.0", line["reference-0.13.0"]), ("0.16.8", "fork")})
+    assert dict(ran) == {**line, "reference-0.16.8": "fork", "401-as-value-error-0.16.8": "fork", "500-swallowed-0.16.8": "fork",
+                         "upstream-0.16.8": "subprocess"}
 
 
 def test_a_fork_worker_that_breaks_raises_in_the_caller(monkeypatch, tmp_path):
