@@ -11,6 +11,8 @@ each defect of fixtures/defects/ red on exactly the IDs it declares.
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -325,3 +327,71 @@ def test_a_fork_worker_that_breaks_raises_in_the_caller(monkeypatch, tmp_path):
     build = builds.get_build("reference-0.16.8")
     with pytest.raises(RuntimeError, match="the kit's own bug"):
         matrix._run_forked([build], {build.name: matrix.Plan("fork", base=build.name)}, 2, tmp_path, [], lambda cell: None)
+
+
+# --------------------------------------------------------------------------------------
+# review (fresh eyes, 2026-12-02)
+
+
+def test_the_fork_runner_records_its_servers_and_runs_every_build(monkeypatch, tmp_path):
+    """`_run_forked(..., servers=[...])` runs every build and appends one entry per server started.
+
+    If this fails with "'dict' object has no attribute 'append'" (in a worker thread) and no build
+    done: `_run_forked` rebinds its `servers` parameter to its per-version server counts, so every
+    fork-runner matrix (`matrix`, the self-test's) dies after its first server starts."""
+
+    class FakeSlot:
+        def __init__(self, base, root, index, level="fork"):
+            self.version, self.level, self.started, self.start_seconds = base.version, level, None, 0.0
+
+        def start(self):
+            self.started, self.start_seconds = True, 1.25
+
+        def run(self, build, plan, out_dir, pytest_args):
+            return matrix.Cell(build.name, build.version, build.kind, matrix.CONFORMANT, [], runner=self.level)
+
+        def stop(self):
+            pass
+
+    monkeypatch.setattr(matrix, "_ForkSlot", FakeSlot)
+    monkeypatch.setattr(matrix.scratch, "make_dir", lambda prefix: str(tmp_path / "fork-root"))
+    targets = [builds.get_build("reference-0.16.8"), builds.get_build("reference-0.11.7")]
+    plans = {b.name: matrix.Plan("fork", base=b.name) for b in targets}
+    done, servers = [], []
+    matrix._run_forked(targets, plans, 2, tmp_path, [], done.append, servers)
+    assert sorted(c.build for c in done) == sorted(b.name for b in targets)
+    assert sorted(s["version"] for s in servers) == ["0.11.7", "0.16.8"]
+    assert all(s["level"] == "fork" and s["started"] and s["seconds"] == 1.2 for s in servers)
+
+
+def test_an_added_module_that_patches_a_changed_module_at_import_is_judged_as_in_a_fresh_interpreter(tmp_path, monkeypatch):
+    """A build's added module imported by a changed module (the rule: fork) patches another changed
+    module's class at import (a fork's "tweaks" module). A fresh interpreter keeps the patch; the fork
+    child must end the same, or refuse the build (fallback).
+
+    If this fails: the child reloaded the importing module first (reload_order sorts by name and sees
+    no import between the two changed modules: it goes through the added one), so the added module
+    patched the base's class, and the later reload of the patched module installed a class without the
+    patch: a false verdict (fixtures/defects/tweaks-module-patches-handle.toml: false green;
+    fixtures/variants/handle-rule-in-tweaks-module.toml: false red)."""
+    provider = "class P:\n    def handle(self):\n        return 'kimi/m'\n"
+    base = _tree(tmp_path / "base", {"kitmp/__init__.py": "", "kitmp/factory.py": "X = 1\n", "kitmp/provider.py": provider})
+    build = _tree(tmp_path / "build", {"kitmp/__init__.py": "", "kitmp/factory.py": "import kitmp.patches\nX = 1\n",
+                                       "kitmp/provider.py": "# handle: see kitmp/patches.py\n" + provider,
+                                       "kitmp/patches.py": "from kitmp.provider import P\n\nP.handle = lambda self: 'm'\n"})
+    plan = matrix.plan_changes("reference-0.16.8", build, ["kitmp/factory.py", "kitmp/provider.py"], ["kitmp/patches.py"], [])
+    assert plan.runner == "fork" and plan.added == ("kitmp.patches",), plan
+    fresh = subprocess.run([sys.executable, "-c", "import kitmp.factory, kitmp.provider; print(kitmp.provider.P().handle())"],
+                           env={**os.environ, "PYTHONPATH": str(build)}, capture_output=True, text=True, check=True).stdout.strip()
+    monkeypatch.syspath_prepend(str(base))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    import kitmp.factory
+    import kitmp.provider
+
+    try:
+        forkserver.redirect(base, build, package="kitmp")
+        refused = forkserver.unsafe_subclasses(list(plan.reload)) or forkserver.reload_modules(list(plan.reload))[1]
+        assert refused or sys.modules["kitmp.provider"].P().handle() == fresh == "m", (plan.reload, fresh)
+    finally:
+        for name in ("kitmp", "kitmp.factory", "kitmp.provider", "kitmp.patches"):
+            sys.modules.pop(name, None)
