@@ -395,3 +395,15 @@ def test_an_added_module_that_patches_a_changed_module_at_import_is_judged_as_in
     finally:
         for name in ("kitmp", "kitmp.factory", "kitmp.provider", "kitmp.patches"):
             sys.modules.pop(name, None)
+
+
+def test_changed_modules_reload_after_the_changed_modules_they_import_through_an_added_one(tmp_path):
+    """A changed module that imports an added module which imports another changed module is reloaded after it
+    (the added module runs during the first one's reload and must see the other already reloaded).
+
+    If this fails: reload_order only follows imports between changed modules, so letta.a (sorted first)
+    is reloaded while letta.b is still the base's: the added letta.x binds, subclasses or patches the old
+    letta.b (see test_an_added_module_that_patches_a_changed_module_at_import_...)."""
+    _tree(tmp_path, {"letta/a.py": "import letta.x\n", "letta/x.py": "from letta.b import P\n", "letta/b.py": "class P:\n    pass\n"})
+    plan = matrix.plan_changes("reference-0.16.8", tmp_path, ["letta/a.py", "letta/b.py"], ["letta/x.py"], [])
+    assert plan.runner != "fork" or plan.reload == ("letta.b", "letta.a"), plan
