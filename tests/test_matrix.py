@@ -407,3 +407,19 @@ def test_changed_modules_reload_after_the_changed_modules_they_import_through_an
     _tree(tmp_path, {"letta/a.py": "import letta.x\n", "letta/x.py": "from letta.b import P\n", "letta/b.py": "class P:\n    pass\n"})
     plan = matrix.plan_changes("reference-0.16.8", tmp_path, ["letta/a.py", "letta/b.py"], ["letta/x.py"], [])
     assert plan.runner != "fork" or plan.reload == ("letta.b", "letta.a"), plan
+
+
+def test_a_fork_server_imports_letta_without_the_shells_database_settings(monkeypatch, tmp_path):
+    """The launcher's plugin holds LETTA_PG_URI & co. back before Letta is imported; a fork server
+    imports Letta in its parent, before any child's plugin runs, so its environment must not carry them.
+
+    If this fails: with LETTA_PG_URI set in the shell the fork runner's children use that database
+    (Letta read it at the parent's import): `LETTA_PG_URI=postgresql://nobody:x@127.0.0.1:9/nodb
+    python3 -m kimi_conformance matrix reference-0.16.8` is red on ENABLE-*, RESOLVE-*, ROUTE-KEY
+    (asyncpg connection errors) where `--runner subprocess` is green -- and a reachable database
+    of the user's would be written to."""
+    monkeypatch.setenv("LETTA_PG_URI", "postgresql://nobody:x@127.0.0.1:9/nodb")
+    monkeypatch.setenv("LETTA_REDIS_HOST", "127.0.0.1")
+    for level in ("fork", matrix.IMPORT):
+        slot = matrix._ForkSlot(builds.get_build("reference-0.16.8"), tmp_path, 0 if level == "fork" else 1, level=level)
+        assert not [k for k in slot.server.env if k.startswith(("LETTA_PG_", "LETTA_REDIS_"))], level
