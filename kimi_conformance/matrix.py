@@ -269,10 +269,24 @@ def _module_imports(source: Path, name: str) -> set[str]:
     return found
 
 
-def reload_order(overlay: Path, paths: list[str]) -> list[str]:
-    """The changed modules, each after the changed modules it imports at its top level."""
+def reload_order(overlay: Path, paths: list[str], through: list[str] = ()) -> list[str]:
+    """The changed modules, each after the changed modules it imports at its top level, directly or
+    through modules the overlay adds (``through``: they run during the importer's reload and must see
+    the other changed modules already reloaded)."""
     names = {module_name(p): p for p in paths}
-    deps = {n: _module_imports(overlay / p, n) & (names.keys() - {n}) for n, p in names.items()}
+    fresh = {module_name(p): p for p in through}
+    direct = {n: _module_imports(overlay / p, n) for n, p in {**fresh, **names}.items()}
+
+    def reached(n: str) -> set[str]:
+        found, todo = set(), [n]
+        while todo:
+            for m in direct.get(todo.pop(), ()):
+                if m in fresh and m not in found:
+                    todo.append(m)
+                found.add(m)
+        return found
+
+    deps = {n: reached(n) & (names.keys() - {n}) for n in names}
     order: list[str] = []
 
     def visit(n: str, seen: tuple = ()) -> None:
@@ -368,7 +382,7 @@ def plan_changes(base: str, overlay: Path, changed: list[str], added: list[str],
             return Plan("subprocess", f"changes {path} (not a module)")
         if path in IMPORT_TIME_MODULES or path.endswith("__init__.py"):
             return Plan("subprocess", f"changes {path} (read at import)")
-    reload = tuple(reload_order(overlay, changed))
+    reload = tuple(reload_order(overlay, changed, added))
     fresh = tuple(sorted(module_name(p) for p in added))
     return Plan("fork", base=base, reload=reload, shared_database=shares_database(reload + fresh), added=fresh)
 
