@@ -622,6 +622,11 @@ def run_one(request: dict, home: Path, template: Path | None = None, level: str 
 
 
 def main() -> int:
+    # Letta reads its database settings at import, here in the parent: the user's (LETTA_PG_URI, ...)
+    # are held back as each run's plugin holds them back before a fresh interpreter imports Letta.
+    from kimi_conformance.held_back import hold_back
+
+    hold_back(os.environ)
     home = Path(os.environ["HOME"])
     sys.dont_write_bytecode = True  # a changed file must never leave a .pyc behind
     os.environ.setdefault("KIMI_FORK_BASE", next((p for p in sys.path if p and Path(p, "letta").is_dir()), ""))

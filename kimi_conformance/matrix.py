@@ -101,8 +101,8 @@ class Cell:
         parts = []
         if self.missed:
             parts.append(f"missed {', '.join(self.missed)}")
-        if self.collateral:
-            parts.append(f"collateral red {', '.join(self.collateral)}")
+        if self.collateral:  # on a correct build every red is a false red (the score's word for it)
+            parts.append(f"{'collateral' if self.expected == DEFECT else 'false'} red {', '.join(self.collateral)}")
         if not parts:
             parts.append(f"exit {self.exit_code}")
         return "; ".join(parts)
@@ -370,13 +370,13 @@ def plan_changes(base: str, overlay: Path, changed: list[str], added: list[str],
     ``__init__.py`` or settings-like module (the rules for changed files apply to it too).
     """
     if removed:
-        return Plan("subprocess", f"adds/removes {_listed(added + removed)}")
+        return Plan("subprocess", f"removes {_listed(removed)}" + (f", adds {_listed(added)}" if added else ""))
     if any(not p.endswith(".py") for p in added):
-        return Plan("subprocess", f"adds/removes {_listed(added)} (not only modules)")
+        return Plan("subprocess", f"adds {_listed(added)} (not only modules)")
     if added:
         mentions = unchanged_mentions(overlay, added, changed)
         if mentions:
-            return Plan("subprocess", f"adds/removes {_listed(added)} (named by unchanged {_listed(mentions)})")
+            return Plan("subprocess", f"adds {_listed(added)} (named by unchanged {_listed(mentions)})")
     for path in [*changed, *added]:
         if not path.endswith(".py"):
             return Plan("subprocess", f"changes {path} (not a module)")

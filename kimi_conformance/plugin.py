@@ -26,7 +26,7 @@ except ModuleNotFoundError as e:
                      "into this environment: pip install <kit>; or run `python -m kimi_conformance run --python ...`)\n")
     raise SystemExit(4) from None  # exitcodes.EXIT_USAGE; SystemExit passes pytest's plugin-loading wrappers
 
-from kimi_conformance import allure_labels, redaction_plugin, scratch, summary_md
+from kimi_conformance import allure_labels, held_back, redaction_plugin, scratch, summary_md
 from kimi_conformance import binding as binding_mod
 from kimi_conformance import discover
 from kimi_conformance.contract import BEHAVIORS, MUST
@@ -62,7 +62,7 @@ class KitPlugin:
         os.environ["HOME"] = str(self.home)
         # Database settings inherited from the user's shell (LETTA_PG_URI, ...) would point the
         # build at their database (or at a driver this environment lacks): held back for the run.
-        self.held_settings = {k: os.environ.pop(k) for k in sorted(os.environ) if _DATABASE_VARIABLES.match(k)}
+        self.held_settings = held_back.hold_back(os.environ)
         # Libraries Letta imports (composio) write into the HOME they saw at import from their own
         # atexit handlers; registered before them, this removal runs after them (atexit is LIFO).
         atexit.register(shutil.rmtree, self.home, True)
@@ -356,7 +356,6 @@ def _selected(item: pytest.Item, selection: list[str]) -> bool:
 # What a missing module means for the user, by the module (Letta's optional extras).
 _EXTRAS = {"asyncpg": "postgres", "pgvector": "postgres", "psycopg2": "postgres", "psycopg": "postgres", "pg8000": "postgres",
            "redis": "redis", "sqlite_vec": "sqlite"}
-_DATABASE_VARIABLES = re.compile(r"^LETTA_(PG_|DATABASE|DB_|REDIS_)")
 
 
 def environment_problem(error: ModuleNotFoundError, letta_version: str | None) -> str | None:

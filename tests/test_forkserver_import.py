@@ -146,3 +146,32 @@ def test_a_fork_level_server_lists_what_the_probe_would(tmp_path, monkeypatch):
     importlib.import_module("letta.server.server")
     listed = forkserver.loaded_outside(str(overlay))
     assert LETTA_ONLY_IMPORT in listed and not [n for n in listed if n.split(".")[0] == "letta"]
+
+
+def test_a_fork_server_imports_letta_without_the_shells_database_settings(tmp_path, site):
+    """The suites' plugin holds LETTA_PG_URI & co. back before a fresh interpreter imports Letta; a
+    reload-level fork server imports Letta in its parent, before any child's plugin runs, so it holds
+    them back itself (kimi_conformance.held_back), and its children see Letta as a fresh interpreter does.
+
+    If this fails: with LETTA_PG_URI set in the shell the fork runner's children use that database
+    (Letta read it at the parent's import): `LETTA_PG_URI=postgresql://nobody:x@127.0.0.1:9/nodb
+    python3 -m kimi_conformance matrix reference-0.16.8` is red on ENABLE-*, RESOLVE-*, ROUTE-KEY
+    (asyncpg connection errors) where `--runner subprocess` is green; a reachable database of the
+    user's would be written to. (Found by a fresh-eyes review, 2026-12-02.)
+    """
+    overlay = _letta(tmp_path / "a", "a", init_extra="import os\nSEEN = os.environ.get('LETTA_PG_URI')\n")
+    (tmp_path / "test_seen.py").write_text(
+        "import os\n\ndef test_seen():\n    import letta\n    open(os.environ['ANSWER_FILE'], 'w').write(repr(letta.SEEN))\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = _env(home, overlay, site, KIMI_FORK_BASE=str(overlay), LETTA_PG_URI="postgresql://nobody:x@127.0.0.1:9/nodb")
+    server = forkserver.ForkRunner(Path(PYTHON), env, tmp_path, tmp_path / "server")
+    server.start()
+    out = tmp_path / "seen"
+    try:
+        answer = server.run([], ["-q", "-p", "no:cacheprovider", "test_seen.py"], tmp_path / "seen.log", 60,
+                            env={**env, "ANSWER_FILE": str(out)}, cwd=str(tmp_path))
+    finally:
+        server.stop()
+    assert answer["exit"] == 0, (tmp_path / "seen.log").read_text()
+    assert out.read_text() == "None"
