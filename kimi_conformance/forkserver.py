@@ -60,6 +60,8 @@ import time
 import traceback
 from pathlib import Path
 
+from kimi_conformance.held_back import hold_back
+
 SHARED_TEMPLATE_VARIABLE = "KIMI_SHARED_DATABASE_TEMPLATE"  # letta_compat.SHARED_TEMPLATE_VARIABLE (standard library only here)
 EXIT_FALLBACK = 97  # the child refused the build: rerun it in a fresh interpreter
 SERVER_START_SECONDS = 300.0
@@ -552,8 +554,14 @@ def _child(request: dict, home: Path, template: Path | None = None, level: str =
         os.dup2(devnull, 0)
         sys.stdin = open(os.devnull)  # noqa: SIM115 - the child never returns
         fresh_database(home)
+        base = os.environ.get("KIMI_FORK_BASE", "")  # the server's, before the run's environment replaces it
+        if request.get("env") is not None:  # before any reload: a changed module reads the run's environment at import
+            os.environ.clear()
+            os.environ.update(request["env"])
+            os.environ["HOME"] = str(home)
+            hold_back(os.environ)  # as the run's plugin will (it runs after the reload here)
         if request.get("overlay") and level == "reload":
-            redirect(Path(os.environ["KIMI_FORK_BASE"]), Path(request["overlay"]))
+            redirect(Path(base), Path(request["overlay"]))
         reload = list(request.get("reload", [])) if level == "reload" else []
         refuse = request.get("refuse_unsafe", True)
         unsafe = unsafe_subclasses(reload) if refuse else []
@@ -572,10 +580,6 @@ def _child(request: dict, home: Path, template: Path | None = None, level: str =
             Path(request["log"] + ".fallback").write_text("; ".join(unsafe))
             code = EXIT_FALLBACK
             return
-        if request.get("env") is not None:
-            os.environ.clear()
-            os.environ.update(request["env"])
-            os.environ["HOME"] = str(home)
         os.environ.pop(SHARED_TEMPLATE_VARIABLE, None)
         if template is not None and request.get("shared_database"):
             os.environ[SHARED_TEMPLATE_VARIABLE] = str(template)
@@ -624,8 +628,6 @@ def run_one(request: dict, home: Path, template: Path | None = None, level: str 
 def main() -> int:
     # Letta reads its database settings at import, here in the parent: the user's (LETTA_PG_URI, ...)
     # are held back as each run's plugin holds them back before a fresh interpreter imports Letta.
-    from kimi_conformance.held_back import hold_back
-
     hold_back(os.environ)
     home = Path(os.environ["HOME"])
     sys.dont_write_bytecode = True  # a changed file must never leave a .pyc behind

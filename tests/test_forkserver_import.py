@@ -175,3 +175,32 @@ def test_a_fork_server_imports_letta_without_the_shells_database_settings(tmp_pa
         server.stop()
     assert answer["exit"] == 0, (tmp_path / "seen.log").read_text()
     assert out.read_text() == "None"
+
+
+def test_a_reloaded_module_reads_the_runs_environment_at_import(tmp_path, site):
+    """A module a build changes is reloaded in the child under the run's environment (HOME of its own,
+    the shell's database settings held back), as a fresh interpreter imports it, not the server's.
+
+    If this fails: forkserver._child reloads before it takes the run's environment; a fork's module
+    that reads a variable at import judges another deployment than the one the run sets up.
+    """
+    base, build = _letta(tmp_path / "a", "a"), _letta(tmp_path / "b", "b")
+    for tree, reader in ((base, "SEEN = 'base'\n"), (build, "import os\nSEEN = os.environ.get('KIT_RUN_ONLY')\n")):
+        (tree / "letta" / "server" / "server.py").write_text("import letta.reader\n")
+        (tree / "letta" / "reader.py").write_text(reader)
+    (tmp_path / "test_seen.py").write_text(
+        "import os\n\ndef test_seen():\n    import letta.reader\n"
+        "    open(os.environ['ANSWER_FILE'], 'w').write(repr(letta.reader.SEEN))\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    server = forkserver.ForkRunner(Path(PYTHON), _env(home, base, site, KIMI_FORK_BASE=str(base)), tmp_path, tmp_path / "server")
+    server.start()
+    out = tmp_path / "seen"
+    try:
+        answer = server.run(["letta.reader"], ["-q", "-p", "no:cacheprovider", "test_seen.py"], tmp_path / "seen.log", 60,
+                            overlay=str(build), env=_env(home, build, site, KIT_RUN_ONLY="run", ANSWER_FILE=str(out)),
+                            cwd=str(tmp_path))
+    finally:
+        server.stop()
+    assert answer["exit"] == 0, (tmp_path / "seen.log").read_text()
+    assert out.read_text() == "'run'"
