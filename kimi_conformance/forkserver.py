@@ -555,11 +555,12 @@ def _child(request: dict, home: Path, template: Path | None = None, level: str =
         sys.stdin = open(os.devnull)  # noqa: SIM115 - the child never returns
         fresh_database(home)
         base = os.environ.get("KIMI_FORK_BASE", "")  # the server's, before the run's environment replaces it
+        held: dict[str, str] = {}
         if request.get("env") is not None:  # before any reload: a changed module reads the run's environment at import
             os.environ.clear()
             os.environ.update(request["env"])
             os.environ["HOME"] = str(home)
-            hold_back(os.environ)  # as the run's plugin will (it runs after the reload here)
+            held = hold_back(os.environ)  # during the reload only, as the run's plugin holds them back before Letta's import
         if request.get("overlay") and level == "reload":
             redirect(Path(base), Path(request["overlay"]))
         reload = list(request.get("reload", [])) if level == "reload" else []
@@ -580,6 +581,7 @@ def _child(request: dict, home: Path, template: Path | None = None, level: str =
             Path(request["log"] + ".fallback").write_text("; ".join(unsafe))
             code = EXIT_FALLBACK
             return
+        os.environ.update(held)  # back for the run's plugin, which holds them back again and names them in its header
         os.environ.pop(SHARED_TEMPLATE_VARIABLE, None)
         if template is not None and request.get("shared_database"):
             os.environ[SHARED_TEMPLATE_VARIABLE] = str(template)
@@ -631,7 +633,7 @@ def main() -> int:
     hold_back(os.environ)
     home = Path(os.environ["HOME"])
     sys.dont_write_bytecode = True  # a changed file must never leave a .pyc behind
-    os.environ.setdefault("KIMI_FORK_BASE", next((p for p in sys.path if p and Path(p, "letta").is_dir()), ""))
+    base = os.environ.setdefault("KIMI_FORK_BASE", next((p for p in sys.path if p and Path(p, "letta").is_dir()), ""))
     # The protocol keeps the real stdout; anything Letta prints goes to stderr.
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
@@ -640,7 +642,7 @@ def main() -> int:
     template = None
     if level == "import":
         try:
-            crept = preload_without_letta(os.environ.get("KIMI_FORK_BASE", ""))
+            crept = preload_without_letta(base)
         except RuntimeError as e:
             crept = [str(e)]
         if crept:
@@ -650,7 +652,7 @@ def main() -> int:
     else:
         preload()
         # what an import-level server of this environment and overlay would probe for: known here for free
-        _keep_listing(probe_cache_file(os.environ.get("KIMI_FORK_BASE", "")), loaded_outside(os.environ.get("KIMI_FORK_BASE", "")))
+        _keep_listing(probe_cache_file(base), loaded_outside(base))
         template = make_database_template(home) if os.environ.get("KIMI_FORK_SHARED_DATABASE") == "1" else None
     # What the parent imported is never garbage: the children's collections skip it (and
     # do not write to its pages, which stay shared with the parent).

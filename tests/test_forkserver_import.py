@@ -179,18 +179,22 @@ def test_a_fork_server_imports_letta_without_the_shells_database_settings(tmp_pa
 
 def test_a_reloaded_module_reads_the_runs_environment_at_import(tmp_path, site):
     """A module a build changes is reloaded in the child under the run's environment (HOME of its own,
-    the shell's database settings held back), as a fresh interpreter imports it, not the server's.
+    the shell's database settings held back), as a fresh interpreter imports it, not the server's; the
+    held-back settings are back when the run's pytest starts (its plugin holds them back again and
+    names them in the report's header, as in a fresh interpreter).
 
-    If this fails: forkserver._child reloads before it takes the run's environment; a fork's module
-    that reads a variable at import judges another deployment than the one the run sets up.
+    If this fails: forkserver._child reloads before it takes the run's environment (a fork's module
+    that reads a variable at import judges another deployment than the one the run sets up), or it
+    keeps the settings from the run's plugin (whose header then no longer names them).
     """
     base, build = _letta(tmp_path / "a", "a"), _letta(tmp_path / "b", "b")
-    for tree, reader in ((base, "SEEN = 'base'\n"), (build, "import os\nSEEN = os.environ.get('KIT_RUN_ONLY')\n")):
+    reads = "import os\nSEEN = (os.environ.get('KIT_RUN_ONLY'), os.environ.get('LETTA_PG_URI'))\n"
+    for tree, reader in ((base, "SEEN = 'base'\n"), (build, reads)):
         (tree / "letta" / "server" / "server.py").write_text("import letta.reader\n")
         (tree / "letta" / "reader.py").write_text(reader)
     (tmp_path / "test_seen.py").write_text(
         "import os\n\ndef test_seen():\n    import letta.reader\n"
-        "    open(os.environ['ANSWER_FILE'], 'w').write(repr(letta.reader.SEEN))\n")
+        "    open(os.environ['ANSWER_FILE'], 'w').write(repr((letta.reader.SEEN, os.environ.get('LETTA_PG_URI'))))\n")
     home = tmp_path / "home"
     home.mkdir()
     server = forkserver.ForkRunner(Path(PYTHON), _env(home, base, site, KIMI_FORK_BASE=str(base)), tmp_path, tmp_path / "server")
@@ -198,9 +202,10 @@ def test_a_reloaded_module_reads_the_runs_environment_at_import(tmp_path, site):
     out = tmp_path / "seen"
     try:
         answer = server.run(["letta.reader"], ["-q", "-p", "no:cacheprovider", "test_seen.py"], tmp_path / "seen.log", 60,
-                            overlay=str(build), env=_env(home, build, site, KIT_RUN_ONLY="run", ANSWER_FILE=str(out)),
+                            overlay=str(build), env=_env(home, build, site, KIT_RUN_ONLY="run", ANSWER_FILE=str(out),
+                                                         LETTA_PG_URI="postgresql://nobody:x@127.0.0.1:9/nodb"),
                             cwd=str(tmp_path))
     finally:
         server.stop()
     assert answer["exit"] == 0, (tmp_path / "seen.log").read_text()
-    assert out.read_text() == "'run'"
+    assert out.read_text() == repr((("run", None), "postgresql://nobody:x@127.0.0.1:9/nodb"))
