@@ -373,15 +373,14 @@ def plan_changes(base: str, overlay: Path, changed: list[str], added: list[str],
         return Plan("subprocess", f"removes {_listed(removed)}" + (f", adds {_listed(added)}" if added else ""))
     if any(not p.endswith(".py") for p in added):
         return Plan("subprocess", f"adds {_listed(added)} (not only modules)")
-    if added:
-        mentions = unchanged_mentions(overlay, added, changed)
-        if mentions:
-            return Plan("subprocess", f"adds {_listed(added)} (named by unchanged {_listed(mentions)})")
     for path in [*changed, *added]:
         if not path.endswith(".py"):
             return Plan("subprocess", f"changes {path} (not a module)")
         if path in IMPORT_TIME_MODULES or path.endswith("__init__.py"):
             return Plan("subprocess", f"changes {path} (read at import)")
+    mentions = unchanged_mentions(overlay, added, changed) if added else []  # last: it reads the whole tree
+    if mentions:
+        return Plan("subprocess", f"adds {_listed(added)} (named by unchanged {_listed(mentions)})")
     reload = tuple(reload_order(overlay, changed, added))
     fresh = tuple(sorted(module_name(p) for p in added))
     return Plan("fork", base=base, reload=reload, shared_database=shares_database(reload + fresh), added=fresh)
