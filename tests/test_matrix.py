@@ -271,8 +271,48 @@ def test_the_score_says_how_many_fork_servers_started_and_their_start_up():
     assert not any(line.startswith("fork servers") for line in matrix.format_score(matrix.score([], 12.0)))
 
 
+class FakeForkSlots:
+    """Stands in for ``matrix._ForkSlot`` and the subprocess runner: records each server started
+    (``started``: (version, level)) and each build run (``ran``: (build, runner)); a server is ready in 1.25 s."""
+
+    def __init__(self):
+        self.started: list[tuple[str, str]] = []
+        self.ran: list[tuple[str, str]] = []
+        record = self
+
+        class Slot:
+            def __init__(self, base, root, index, level="fork"):
+                self.version, self.level, self.started, self.start_seconds = base.version, level, None, 0.0
+                record.started.append((base.version, level))
+
+            def start(self):
+                self.started, self.start_seconds = True, 1.25
+
+            def run(self, build, plan, out_dir, pytest_args):
+                return record.cell(build, self.level)
+
+            def stop(self):
+                pass
+
+        self.slot = Slot
+
+    def cell(self, build: builds.Build, runner: str) -> matrix.Cell:
+        self.ran.append((build.name, runner))
+        return matrix.Cell(build.name, build.version, build.kind, matrix.CONFORMANT, [], runner=runner)
+
+
+@pytest.fixture
+def fake_fork_slots(monkeypatch, tmp_path) -> FakeForkSlots:
+    """``matrix._run_forked`` with fake fork servers and subprocess runs (FakeForkSlots): its scheduling only."""
+    fakes = FakeForkSlots()
+    monkeypatch.setattr(matrix, "_ForkSlot", fakes.slot)
+    monkeypatch.setattr(matrix, "run_cell", lambda build, *args, **kwargs: fakes.cell(build, "subprocess"))
+    monkeypatch.setattr(matrix.scratch, "make_dir", lambda prefix: str(tmp_path / "fork-root"))
+    return fakes
+
+
 @pytest.mark.parametrize("kept", [True, False], ids=["probe-list-kept", "no-probe-list"])
-def test_a_line_of_a_build_or_two_runs_in_one_import_level_server(monkeypatch, tmp_path, kept):
+def test_a_line_of_a_build_or_two_runs_in_one_import_level_server(monkeypatch, tmp_path, fake_fork_slots, kept):
     """A Letta version with one fork build and one import-level build (a line outside the catalogue:
     its reference and upstream builds) starts one import-level server for both, not a fork server for
     one child and a fresh interpreter for the other, when that server's probe list is kept (else it
@@ -281,26 +321,7 @@ def test_a_line_of_a_build_or_two_runs_in_one_import_level_server(monkeypatch, t
 
     If this fails: matrix._run_forked's FORK_SERVER_WORTH rule; such a line pays two Letta imports.
     """
-    started, ran = [], []
     monkeypatch.setattr(matrix, "import_level_is_kept", lambda base: kept)
-
-    class Slot:
-        def __init__(self, base, root, index, level="fork"):
-            self.version, self.level, self.started, self.start_seconds = base.version, level, True, 0.0
-            started.append((base.version, level))
-
-        def start(self):
-            pass
-
-        def run(self, build, plan, out_dir, pytest_args):
-            ran.append((build.name, self.level))
-            return matrix.Cell(build.name, build.version, build.kind, "", [])
-
-        def stop(self):
-            pass
-
-    monkeypatch.setattr(matrix, "_ForkSlot", Slot)
-    monkeypatch.setattr(matrix, "run_cell", lambda b, *a, **k: ran.append((b.name, "subprocess")) or matrix.Cell(b.name, b.version, b.kind, "", []))
     names = ["reference-0.13.0", "upstream-0.13.0", "reference-0.16.8", "401-as-value-error-0.16.8",
              "500-swallowed-0.16.8", "upstream-0.16.8"]
     targets = [builds.get_build(n) for n in names]
@@ -311,9 +332,9 @@ def test_a_line_of_a_build_or_two_runs_in_one_import_level_server(monkeypatch, t
     matrix._run_forked(targets, plans, 1, tmp_path, [], lambda cell: None)
     line = {"reference-0.13.0": matrix.IMPORT, "upstream-0.13.0": matrix.IMPORT} if kept else \
         {"reference-0.13.0": "fork", "upstream-0.13.0": "subprocess"}
-    assert sorted(started) == sorted({("0.13.0", line["reference-0.13.0"]), ("0.16.8", "fork")})
-    assert dict(ran) == {**line, "reference-0.16.8": "fork", "401-as-value-error-0.16.8": "fork", "500-swallowed-0.16.8": "fork",
-                         "upstream-0.16.8": "subprocess"}
+    assert sorted(fake_fork_slots.started) == sorted({("0.13.0", line["reference-0.13.0"]), ("0.16.8", "fork")})
+    assert dict(fake_fork_slots.ran) == {**line, "reference-0.16.8": "fork", "401-as-value-error-0.16.8": "fork",
+                                         "500-swallowed-0.16.8": "fork", "upstream-0.16.8": "subprocess"}
 
 
 def test_a_fork_worker_that_breaks_raises_in_the_caller(monkeypatch, tmp_path):
@@ -333,28 +354,12 @@ def test_a_fork_worker_that_breaks_raises_in_the_caller(monkeypatch, tmp_path):
 # review (fresh eyes, 2026-12-02)
 
 
-def test_the_fork_runner_records_its_servers_and_runs_every_build(monkeypatch, tmp_path):
+def test_the_fork_runner_records_its_servers_and_runs_every_build(tmp_path, fake_fork_slots):
     """`_run_forked(..., servers=[...])` runs every build and appends one entry per server started.
 
     If this fails with "'dict' object has no attribute 'append'" (in a worker thread) and no build
     done: `_run_forked` rebinds its `servers` parameter to its per-version server counts, so every
     fork-runner matrix (`matrix`, the self-test's) dies after its first server starts."""
-
-    class FakeSlot:
-        def __init__(self, base, root, index, level="fork"):
-            self.version, self.level, self.started, self.start_seconds = base.version, level, None, 0.0
-
-        def start(self):
-            self.started, self.start_seconds = True, 1.25
-
-        def run(self, build, plan, out_dir, pytest_args):
-            return matrix.Cell(build.name, build.version, build.kind, matrix.CONFORMANT, [], runner=self.level)
-
-        def stop(self):
-            pass
-
-    monkeypatch.setattr(matrix, "_ForkSlot", FakeSlot)
-    monkeypatch.setattr(matrix.scratch, "make_dir", lambda prefix: str(tmp_path / "fork-root"))
     targets = [builds.get_build("reference-0.16.8"), builds.get_build("reference-0.11.7")]
     plans = {b.name: matrix.Plan("fork", base=b.name) for b in targets}
     done, servers = [], []
