@@ -185,8 +185,11 @@ def _use_shared_template(home: Path, shared: Path) -> bool:
 # The SQLite file the kit made for this process (0.16 without Postgres): its seeded
 # template and the copy the last started server uses (always ``STARTED_DATABASE`` beside it).
 _KIT_DATABASE: dict[str, Path] = {}
-# The pooled engine of the started server's copy (``fresh_database``), disposed at the next start
-# and by ``close_database``.
+# The pooled engine of the started servers' copies (``fresh_database``): one per process, its pool
+# disposed at each start (the connections of the previous server's copy closed) and by
+# ``close_database``. Kept, not made anew, for its compiled-statement cache: the same ORM
+# statements of each start are compiled once per process (about a third of a 0.16 start's
+# compilations otherwise; SQL text only, no rows, no connection).
 _KIT_ENGINE: dict[str, Any] = {}
 STARTED_DATABASE = "letta-kit-started.db"
 # One connection per concurrent session, kept between sessions: opening an aiosqlite connection
@@ -246,17 +249,23 @@ async def fresh_database() -> bool:
     A started 0.16 server persists its base providers and their models, and a later start
     keeps a persisted provider as it is (``sync_base_providers`` never updates one), as a
     real restart with another ``KIMI_BASE_URL`` would: each test judges a fresh deployment.
-    The previous server's connections are closed first (its engine disposed).
+    The previous server's connections are closed first (the engine's pool disposed); the engine
+    itself, and so its cache of compiled statements, is kept for the next start.
     """
     template = _KIT_DATABASE.get("template")
     if template is None:
         return False
-    await close_database()
+    engine = _KIT_ENGINE.get("current")
+    if engine is not None:
+        await engine.dispose()
     started = template.with_name(STARTED_DATABASE)
     for suffix in ("", "-journal", "-wal", "-shm"):
         Path(f"{started}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(template, started)
-    _KIT_ENGINE["current"] = _point_database_at(started, pooled=True)
+    if engine is None:
+        _KIT_ENGINE["current"] = _point_database_at(started, pooled=True)
+    else:
+        _point_sessions_at(engine)
     _KIT_DATABASE["current"] = started
     return True
 
