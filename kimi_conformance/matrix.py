@@ -176,6 +176,7 @@ FORK_TIMEOUT_SECONDS = 900.0
 IMPORT = "fork-import"  # the runner of builds that a child of an "import"-level fork server runs
 IMPORT_SERVER_WORTH = 2  # builds of a Letta version that need the import level for a server of it to start
 FORK_SERVER_WORTH = 3  # fewer fork builds of a version that also has import-level ones join its import level (when kept)
+COLD_SMALL_LINE = "one of a line's one or two fork builds, whose import level is not kept: a fresh interpreter costs less than a fork server"
 RUNNER_NAMES = ("fork", IMPORT, "subprocess")
 
 
@@ -459,7 +460,8 @@ def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, 
     """``jobs`` workers, each with at most one fork server at a time: a worker keeps to its server's
     Letta version and level (``fork`` or ``IMPORT``; an import-level server only for a version with at
     least ``IMPORT_SERVER_WORTH`` such builds, counting the fork builds of a version with fewer than
-    ``FORK_SERVER_WORTH``, which join its import level) while it has builds, then starts a server for the version with the most builds
+    ``FORK_SERVER_WORTH``, which join its import level where its probe list is kept and else run in
+    fresh interpreters, ``COLD_SMALL_LINE``) while it has builds, then starts a server for the version with the most builds
     left per server (a version's first, or another when ``SERVER_WORTH`` builds are left), and
     runs the subprocess builds when no fork work is left. Each server runs one child at a time."""
     queues: dict[tuple[str, str], list[builds.Build]] = {}  # (version, level) -> its builds
@@ -470,6 +472,7 @@ def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, 
             queues.setdefault(key, []).append(b)
             bases[key] = plans[b.name].base
     others = [b for b in targets if plans[b.name].runner == "subprocess"]
+    notes: dict[str, str] = {}  # why a build the plan would fork runs in a fresh interpreter
     for key in [k for k, q in queues.items() if k[1] == "fork" and len(q) < FORK_SERVER_WORTH and (k[0], IMPORT) in queues]:
         # a line of a build or two beside its import-level ones (a Letta version outside the catalogue:
         # its reference and upstream builds): one import-level server runs them all (each child imports
@@ -477,6 +480,10 @@ def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, 
         # that server need not probe first (its list is kept: ``import_level_is_kept``)
         if import_level_is_kept(builds.get_build(bases[key])):
             queues[(key[0], IMPORT)] += queues.pop(key)
+        else:  # a fresh interpreter per build costs less than a fork server (its Letta import, its database
+            # template, its probe list) for one or two children: 6-35 s a server against 5-9 s a run (2026-12-02)
+            notes.update((b.name, COLD_SMALL_LINE) for b in queues[key])
+            others += queues.pop(key)
     for key in [k for k, q in queues.items() if k[1] == IMPORT and len(q) < IMPORT_SERVER_WORTH]:
         others += queues.pop(key)  # one build: a server of its own would cost what a fresh interpreter does
     servers = dict.fromkeys(queues, 0)
@@ -515,7 +522,7 @@ def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, 
                 elif kind == "fork":
                     done(slot.run(what, plans[what.name], out_dir, pytest_args))
                 else:
-                    done(run_cell(what, out_dir, pytest_args, plans[what.name].why))
+                    done(run_cell(what, out_dir, pytest_args, notes.get(what.name, plans[what.name].why)))
         finally:
             if slot is not None:
                 slot.stop()
