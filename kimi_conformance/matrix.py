@@ -176,7 +176,7 @@ FORK_TIMEOUT_SECONDS = 900.0
 IMPORT = "fork-import"  # the runner of builds that a child of an "import"-level fork server runs
 IMPORT_SERVER_WORTH = 2  # builds of a Letta version that need the import level for a server of it to start
 FORK_SERVER_WORTH = 3  # fewer fork builds of a version that also has import-level ones join its import level (when kept)
-COLD_SMALL_LINE = "one of a line's one or two fork builds, whose import level is not kept: a fresh interpreter costs less than a fork server"
+COLD_SMALL_LINE = "few fork builds on this Letta line and no probe list kept: a fresh interpreter costs less than a fork server"
 RUNNER_NAMES = ("fork", IMPORT, "subprocess")
 
 
