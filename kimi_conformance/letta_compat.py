@@ -263,9 +263,11 @@ async def fresh_database() -> bool:
         Path(f"{started}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(template, started)
     if engine is None:
-        _KIT_ENGINE["current"] = _point_database_at(started, pooled=True)
-    else:
-        _point_sessions_at(engine)
+        engine = _KIT_ENGINE["current"] = _point_database_at(started, pooled=True)
+    # The build sees a new engine object at each start (``letta.server.db.engine``, as a new deployment
+    # would: state a build keys on its engine stays with that server) that shares the kept engine's
+    # pool, dialect and compiled-statement cache (``execution_options()``: an OptionEngine).
+    _point_sessions_at(engine.execution_options())
     _KIT_DATABASE["current"] = started
     return True
 

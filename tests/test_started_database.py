@@ -35,18 +35,20 @@ async def count_probe_tables():
 
 async def main():
     await letta_compat.fresh_database()
-    first = letta_compat._KIT_ENGINE["current"]
+    first, first_seen = letta_compat._KIT_ENGINE["current"], db.engine
     async with db.async_session_factory() as session:
         await session.execute(text("CREATE TABLE kit_probe (x INTEGER)"))
         await session.execute(text("INSERT INTO kit_probe VALUES (1)"))
         await session.commit()
     written = await count_probe_tables()
     await letta_compat.fresh_database()
-    second = letta_compat._KIT_ENGINE["current"]
+    second, second_seen = letta_compat._KIT_ENGINE["current"], db.engine
     after = await count_probe_tables()
     await letta_compat.close_database()
     print("RESULT " + json.dumps({"written": written, "after_next_start": after, "same_engine": first is second,
-                                  "closed": "current" not in letta_compat._KIT_ENGINE}))
+                                  "closed": "current" not in letta_compat._KIT_ENGINE,
+                                  "build_sees_a_new_engine": first_seen is not second_seen,
+                                  "compiled_cache_shared": first_seen.sync_engine._compiled_cache is second_seen.sync_engine._compiled_cache}))
 
 asyncio.run(main())
 """
@@ -56,7 +58,10 @@ def test_a_later_start_sees_none_of_an_earlier_servers_rows(tmp_path):
     """Promise: every started server of a 0.16 run begins on the seeded template, whatever the
     previous server wrote; the kit's one engine is kept between starts and closed at the end.
     If this fails, ``letta_compat.fresh_database`` no longer disposes the pool before replacing the
-    file (a pooled connection still reads the old copy) or makes a new engine per start again."""
+    file (a pooled connection still reads the old copy) or makes a new engine per start again; or the
+    build's ``letta.server.db.engine`` is the same object at two starts (state a build keys on its
+    engine, e.g. fixtures/variants/fresh-eyes-kimi-models-synced-once-per-database.toml, would reach
+    the next server) or no longer shares the kept engine's compiled-statement cache."""
     reference = builds.get_build("reference-0.16.8")
     if not reference.python.exists() or not reference.overlay_dir.is_dir():
         pytest.skip(f"{reference.name} is not made (python3 -m kimi_conformance build {reference.name})")
@@ -69,4 +74,5 @@ def test_a_later_start_sees_none_of_an_earlier_servers_rows(tmp_path):
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, done.stdout[-2000:] + done.stderr[-2000:]
     result = json.loads(lines[-1][len("RESULT "):])
-    assert result == {"written": 1, "after_next_start": 0, "same_engine": True, "closed": True}
+    assert result == {"written": 1, "after_next_start": 0, "same_engine": True, "closed": True,
+                      "build_sees_a_new_engine": True, "compiled_cache_shared": True}
