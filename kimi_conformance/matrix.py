@@ -478,8 +478,8 @@ def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, 
         # its reference and upstream builds): one import-level server runs them all (each child imports
         # Letta from its build's tree) instead of a fork server that imports Letta for one child, where
         # that server need not probe first (its list is kept: ``import_level_is_kept``)
-        if import_level_is_kept(builds.get_build(bases[key])):
-            queues[(key[0], IMPORT)] += queues.pop(key)
+        if import_level_is_kept(builds.get_build(bases[key])) or len(queues[(key[0], IMPORT)]) >= IMPORT_SERVER_WORTH:
+            queues[(key[0], IMPORT)] += queues.pop(key)  # kept, or that server starts (and probes) anyway
         else:  # a fresh interpreter per build costs less than a fork server (its Letta import, its database
             # template, its probe list) for one or two children: 6-35 s a server against 5-9 s a run (2026-12-02)
             notes.update((b.name, COLD_SMALL_LINE) for b in queues[key])
@@ -600,17 +600,23 @@ def verdict_key(cell: Cell) -> tuple:
     return (cell.exit_code, cell.verdict, cell.no_kimi, tuple(cell.red), bool(cell.error))
 
 
-def compare_sample(names: list[str]) -> list[str]:
+def compare_sample(names: list[str], ran: list[Cell] | None = None) -> list[str]:
     """A sample for the runner comparison: per Letta version, one build of each set of modules the fork
     runner reloads, and one build it leaves to the subprocess runner (every such build runs the
-    same launcher call under both runners, whatever the reason, so one per version checks that path)."""
+    same launcher call under both runners, whatever the reason, so one per version checks that path).
+
+    ``ran``: the fork run's cells, where it ran already; a build they say ran in a fresh interpreter
+    (a small line's, ``COLD_SMALL_LINE``; a refused child) counts as a subprocess build, not as one of
+    the reload sets it was planned for, so that each reload set is compared on a build that forked."""
     every = builds.all_builds()
     targets = [every[n] for n in names]
     plans = plan_builds(targets)
+    runners = {c.build: c.runner for c in ran or []}
     chosen: dict[tuple, str] = {}
     for b in sorted(targets, key=lambda b: b.name):
         plan = plans[b.name]
-        key = (b.version, plan.runner, (plan.reload, plan.added) if plan.runner == "fork" else b.has_overlay)
+        runner = "subprocess" if runners.get(b.name) == "subprocess" else plan.runner
+        key = (b.version, runner, (plan.reload, plan.added) if runner == "fork" else b.has_overlay)
         chosen.setdefault(key, b.name)
     return sorted(chosen.values())
 
@@ -712,7 +718,7 @@ def main(argv: list[str]) -> int:
         seconds = time.perf_counter() - start
         differences = None
         if args.compare and args.runner == "fork":
-            sample = compare_sample(names)
+            sample = compare_sample(names, cells)
             print(f"runner comparison: {len(sample)} build(s) again under the subprocess runner", flush=True)
             again = run_matrix(sample, args.jobs, args.out / "subprocess", pytest_args, runner="subprocess",
                                progress=lambda c, k, n: print(format_progress(c, k, n), flush=True))

@@ -45,7 +45,7 @@ class MatrixRun:
                                                             progress=lambda c, k, n: show(f"matrix {matrix.format_progress(c, k, n)}"))}
         self.score = matrix.score(list(self.cells.values()), time.perf_counter() - start)
         self.score["fork_servers"] = servers
-        self.sample = matrix.compare_sample(names)
+        self.sample = matrix.compare_sample(names, list(self.cells.values()))
         self.subprocess_cells = {c.build: c for c in matrix.run_matrix(
             self.sample, jobs=2, out_dir=out_dir / "subprocess", runner="subprocess",
             progress=lambda c, k, n: show(f"matrix, runner comparison {matrix.format_progress(c, k, n)}"))}
