@@ -175,7 +175,8 @@ IMPORT_TIME_MODULES = {"letta/__init__.py", "letta/settings.py", "letta/constant
 FORK_TIMEOUT_SECONDS = 900.0
 IMPORT = "fork-import"  # the runner of builds that a child of an "import"-level fork server runs
 IMPORT_SERVER_WORTH = 2  # builds of a Letta version that need the import level for a server of it to start
-FORK_SERVER_WORTH = 3  # fewer fork builds of a version that also has import-level ones join its import level (when kept)
+FORK_SERVER_WORTH = 3  # fewer fork builds of a version that also has import-level ones join its import level
+# (where its probe list is kept or its server starts anyway), else run in fresh interpreters (COLD_SMALL_LINE)
 COLD_SMALL_LINE = "few fork builds on this Letta line and no probe list kept: a fresh interpreter costs less than a fork server"
 RUNNER_NAMES = ("fork", IMPORT, "subprocess")
 
@@ -460,8 +461,8 @@ def _run_forked(targets: list[builds.Build], plans: dict[str, Plan], jobs: int, 
     """``jobs`` workers, each with at most one fork server at a time: a worker keeps to its server's
     Letta version and level (``fork`` or ``IMPORT``; an import-level server only for a version with at
     least ``IMPORT_SERVER_WORTH`` such builds, counting the fork builds of a version with fewer than
-    ``FORK_SERVER_WORTH``, which join its import level where its probe list is kept and else run in
-    fresh interpreters, ``COLD_SMALL_LINE``) while it has builds, then starts a server for the version with the most builds
+    ``FORK_SERVER_WORTH``, which join its import level where its probe list is kept or its server
+    starts anyway, and else run in fresh interpreters, ``COLD_SMALL_LINE``) while it has builds, then starts a server for the version with the most builds
     left per server (a version's first, or another when ``SERVER_WORTH`` builds are left), and
     runs the subprocess builds when no fork work is left. Each server runs one child at a time."""
     queues: dict[tuple[str, str], list[builds.Build]] = {}  # (version, level) -> its builds
